@@ -1,0 +1,1 @@
+//! The chaos stage: not built yet (see the issue that adds it).

@@ -1,0 +1,5 @@
+//! # detect
+//!
+//! Input: batches of events. Output: anomalies (score, evidence).
+
+pub mod stats;

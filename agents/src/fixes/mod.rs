@@ -1,0 +1,1 @@
+//! The fixes stage: not built yet (see the issue that adds it).

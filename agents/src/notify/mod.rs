@@ -1,0 +1,1 @@
+//! The notify stage: not built yet (see the issue that adds it).

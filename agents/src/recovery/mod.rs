@@ -1,0 +1,1 @@
+//! The recovery stage: not built yet (see the issue that adds it).

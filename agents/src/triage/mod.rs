@@ -1,0 +1,3 @@
+//! # triage
+//!
+//! Input: anomalies. Output: classified, deduplicated, persisted incidents.

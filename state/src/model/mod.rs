@@ -1,0 +1,11 @@
+//! The domain model: what flows between stages and what is stored.
+
+pub mod anomaly;
+pub mod event;
+pub mod incident;
+pub mod trace;
+
+pub use anomaly::{Anomaly, Evidence};
+pub use event::{Event, Level, LogEvent, MetricSample, WalBatch};
+pub use incident::{Incident, IncidentStatus, Severity, TimelineEntry, TransitionError};
+pub use trace::TraceCarrier;

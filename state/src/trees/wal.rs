@@ -1,0 +1,123 @@
+//! `wal`: the write-ahead log of accepted batches, keyed by a big-endian
+//! sequence number (1, 2, ...). Writer: the ingest API (appends) and
+//! retention (trims only what the pipeline has processed).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::StoreError;
+use crate::codec::{decode_wal, encode_wal, wal_received_ms};
+use crate::keys::{key_u64, u64_key};
+use crate::model::WalBatch;
+
+#[derive(Clone)]
+pub struct Wal {
+    pub(crate) tree: sled::Tree,
+    pub(crate) inner: Arc<WalInner>,
+}
+
+pub(crate) struct WalInner {
+    /// Serialises appends so sequence numbers are dense and in key order.
+    pub(crate) append: Mutex<u64>,
+    /// Bytes of all records currently in the tree.
+    pub(crate) bytes: AtomicU64,
+}
+
+impl Wal {
+    pub(crate) fn open(tree: sled::Tree) -> Result<Self, StoreError> {
+        let last = match tree.last()? {
+            Some((k, _)) => key_u64(&k).ok_or(StoreError::Corrupt {
+                tree: "wal",
+                reason: "key is not 8 bytes".into(),
+            })?,
+            None => 0,
+        };
+        let mut bytes = 0u64;
+        for kv in tree.iter() {
+            bytes += kv?.1.len() as u64;
+        }
+        Ok(Self {
+            tree,
+            inner: Arc::new(WalInner {
+                append: Mutex::new(last),
+                bytes: AtomicU64::new(bytes),
+            }),
+        })
+    }
+
+    /// Append one batch; returns its sequence number. Not durable until the
+    /// store is flushed (see `Store::flush`).
+    pub fn append(&self, batch: &WalBatch) -> Result<u64, StoreError> {
+        let bytes = encode_wal(batch)?;
+        self.append_encoded(bytes)
+    }
+
+    /// Append an already encoded record (see [`crate::codec::encode_wal`]).
+    pub fn append_encoded(&self, bytes: Vec<u8>) -> Result<u64, StoreError> {
+        let len = bytes.len() as u64;
+        let mut last = self.inner.append.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = *last + 1;
+        self.tree.insert(u64_key(seq), bytes)?;
+        *last = seq;
+        self.inner.bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(seq)
+    }
+
+    /// Sequence number of the newest record (0 when none was ever written).
+    pub fn head(&self) -> u64 {
+        *self.inner.append.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes currently held.
+    pub fn bytes(&self) -> u64 {
+        self.inner.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Up to `limit` batches with sequence > `after`, in order.
+    pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, WalBatch)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.range(u64_key(after.saturating_add(1))..).take(limit) {
+            let (k, v) = kv?;
+            let seq = key_u64(&k).ok_or(StoreError::Corrupt {
+                tree: "wal",
+                reason: "key is not 8 bytes".into(),
+            })?;
+            out.push((seq, decode_wal(&v)?));
+        }
+        Ok(out)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// Remove processed records (sequence <= `processed`) that are older
+    /// than `max_age_ms` or beyond `max_bytes` in total, oldest first.
+    /// Unprocessed records are never removed. Returns how many were removed.
+    pub fn trim(
+        &self,
+        processed: u64,
+        now_ms: i64,
+        max_age_ms: i64,
+        max_bytes: u64,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for kv in self.tree.range(..=u64_key(processed)) {
+            let (k, v) = kv?;
+            let old = wal_received_ms(&v).is_none_or(|t| now_ms - t > max_age_ms);
+            let over = self.bytes() > max_bytes;
+            if !(old || over) {
+                break;
+            }
+            if self.tree.remove(&k)?.is_some() {
+                self.inner.bytes.fetch_sub(v.len() as u64, Ordering::Relaxed);
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
