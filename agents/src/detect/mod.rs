@@ -2,4 +2,5 @@
 //!
 //! Input: batches of events. Output: anomalies (score, evidence).
 
+pub mod signatures;
 pub mod stats;

@@ -166,11 +166,15 @@ fn split_error(e: serde_json::Error) -> (Option<String>, String) {
 
 fn parse_log(raw: &[u8], now_ms: i64) -> Result<LogEvent, (Option<String>, String)> {
     let r: RawLog = serde_json::from_slice(raw).map_err(split_error)?;
-    let service = r.service.ok_or((Some("service".into()), "missing".into()))?;
+    let service = r
+        .service
+        .ok_or((Some("service".into()), "missing".into()))?;
     if service.trim().is_empty() {
         return Err((Some("service".into()), "must not be empty".into()));
     }
-    let message = r.message.ok_or((Some("message".into()), "missing".into()))?;
+    let message = r
+        .message
+        .ok_or((Some("message".into()), "missing".into()))?;
     Ok(LogEvent {
         ts_ms: r.ts_ms.unwrap_or(now_ms),
         service,
@@ -182,7 +186,9 @@ fn parse_log(raw: &[u8], now_ms: i64) -> Result<LogEvent, (Option<String>, Strin
 
 fn parse_metric(raw: &[u8], now_ms: i64) -> Result<MetricSample, (Option<String>, String)> {
     let r: RawMetric = serde_json::from_slice(raw).map_err(split_error)?;
-    let source = r.source.ok_or((Some("service".into()), "missing (or host)".into()))?;
+    let source = r
+        .source
+        .ok_or((Some("service".into()), "missing (or host)".into()))?;
     if source.trim().is_empty() {
         return Err((Some("service".into()), "must not be empty".into()));
     }
@@ -435,8 +441,10 @@ mod tests {
         let ParseError::Invalid(items) = err else {
             panic!("expected invalid items, got {err:?}")
         };
-        let got: Vec<(usize, Option<&str>)> =
-            items.iter().map(|e| (e.index, e.field.as_deref())).collect();
+        let got: Vec<(usize, Option<&str>)> = items
+            .iter()
+            .map(|e| (e.index, e.field.as_deref()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -455,7 +463,10 @@ mod tests {
             parse_logs(b"[{\"service\":", Framing::Json, NOW),
             Err(ParseError::Malformed(_))
         ));
-        assert_eq!(parse_logs(b"  ", Framing::Json, NOW), Err(ParseError::Empty));
+        assert_eq!(
+            parse_logs(b"  ", Framing::Json, NOW),
+            Err(ParseError::Empty)
+        );
         assert!(matches!(
             parse_logs(b"{not json}", Framing::Json, NOW),
             Err(ParseError::Invalid(_))

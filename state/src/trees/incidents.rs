@@ -126,7 +126,10 @@ impl Incidents {
                 return Ok(Some(Err(e)));
             }
             let new = encode_incident(&inc)?;
-            match self.tree.compare_and_swap(id.key(), Some(&old), Some(new))? {
+            match self
+                .tree
+                .compare_and_swap(id.key(), Some(&old), Some(new))?
+            {
                 Ok(()) => return Ok(Some(Ok(inc))),
                 Err(_) => continue,
             }

@@ -12,12 +12,12 @@ pub struct Meta {
 impl Meta {
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         Ok(match self.tree.get(SCHEMA_VERSION_KEY)? {
-            Some(v) => u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                StoreError::Corrupt {
+            Some(v) => {
+                u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                     tree: "meta",
                     reason: "schema_version is not 4 bytes".into(),
-                }
-            })?),
+                })?)
+            }
             None => 0,
         })
     }

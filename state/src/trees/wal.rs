@@ -76,7 +76,11 @@ impl Wal {
     /// Up to `limit` batches with sequence > `after`, in order.
     pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, WalBatch)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.tree.range(u64_key(after.saturating_add(1))..).take(limit) {
+        for kv in self
+            .tree
+            .range(u64_key(after.saturating_add(1))..)
+            .take(limit)
+        {
             let (k, v) = kv?;
             let seq = key_u64(&k).ok_or(StoreError::Corrupt {
                 tree: "wal",
@@ -114,7 +118,9 @@ impl Wal {
                 break;
             }
             if self.tree.remove(&k)?.is_some() {
-                self.inner.bytes.fetch_sub(v.len() as u64, Ordering::Relaxed);
+                self.inner
+                    .bytes
+                    .fetch_sub(v.len() as u64, Ordering::Relaxed);
                 removed += 1;
             }
         }
