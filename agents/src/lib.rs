@@ -24,4 +24,5 @@ pub mod ingest;
 pub mod notify;
 pub mod rca;
 pub mod recovery;
+pub mod trace;
 pub mod triage;

@@ -1,6 +1,12 @@
 //! # detect
 //!
-//! Input: batches of events. Output: anomalies (score, evidence).
+//! Input: batches of events from ingest. Output: anomalies (score,
+//! evidence) to triage, one message per batch.
+//! Owned state: per-stream detector state (later issues).
+//! Crash policy: permanent; batches in flight are replayed by ingest.
 
+pub mod actor;
+pub mod messages;
+pub mod scan;
 pub mod signatures;
 pub mod stats;

@@ -7,4 +7,7 @@
 //! Crash policy: permanent; on restart it re-reads from the pipeline cursor,
 //! so nothing acknowledged is lost.
 
+pub mod actor;
+pub mod commit;
+pub mod messages;
 pub mod parse;

@@ -1,3 +1,12 @@
 //! # triage
 //!
-//! Input: anomalies. Output: classified, deduplicated, persisted incidents.
+//! Input: the anomalies of each write-ahead batch. Output: classified,
+//! deduplicated incidents, persisted with their timeline, and the pipeline
+//! cursor committed in the same transaction.
+//! Owned state: the incidents trees.
+//! Crash policy: permanent; a replayed batch (sequence at or below the
+//! committed cursor) is skipped, so nothing is counted twice.
+
+pub mod actor;
+pub mod dedup;
+pub mod messages;

@@ -1,0 +1,11 @@
+//! Messages of the detect stage.
+
+use state::model::Event;
+
+use crate::ingest::messages::BatchCtx;
+
+#[derive(Debug)]
+pub enum DetectMsg {
+    /// One write-ahead batch to scan.
+    Batch { ctx: BatchCtx, events: Vec<Event> },
+}

@@ -1,0 +1,123 @@
+//! `Triager`: folds each batch's anomalies into incidents and commits them
+//! together with the pipeline cursor, in one transaction.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use state::keys::IdGen;
+use state::trees::cursors::PIPELINE;
+use state::{Store, now_ms};
+use tokio::sync::watch;
+
+use super::dedup::{DedupConfig, fold};
+use super::messages::TriageMsg;
+use crate::chaos::Faults;
+use crate::health::StageHealth;
+use crate::ingest::messages::BatchCtx;
+
+pub struct Triager;
+
+pub struct TriagerArgs {
+    pub store: Store,
+    pub dedup: DedupConfig,
+    pub health: Arc<StageHealth>,
+    pub faults: Arc<Faults>,
+    /// Published after every commit; ingest watches it for flow control.
+    pub committed: Arc<watch::Sender<u64>>,
+}
+
+pub struct TriagerState {
+    args: TriagerArgs,
+    ids: IdGen,
+    committed: u64,
+}
+
+impl Actor for Triager {
+    type Msg = TriageMsg;
+    type State = TriagerState;
+    type Arguments = TriagerArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<TriageMsg>,
+        args: TriagerArgs,
+    ) -> Result<TriagerState, ActorProcessingErr> {
+        let committed = args.store.cursors().get(PIPELINE)?;
+        let ids = IdGen::starting_after(args.store.incidents().max_id()?);
+        args.health.touch();
+        Ok(TriagerState {
+            args,
+            ids,
+            committed,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<TriageMsg>,
+        msg: TriageMsg,
+        state: &mut TriagerState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.args.faults.fire("triage").await;
+        match msg {
+            TriageMsg::Detected {
+                ctx,
+                anomalies,
+                events,
+            } => {
+                commit_batch(state, ctx, &anomalies)?;
+                state.args.health.note_handled(events);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn commit_batch(
+    state: &mut TriagerState,
+    ctx: BatchCtx,
+    anomalies: &[state::model::Anomaly],
+) -> Result<(), ActorProcessingErr> {
+    if ctx.seq <= state.committed {
+        // A replay of a batch this stage already committed.
+        return Ok(());
+    }
+    let store = &state.args.store;
+    let mut lookup_err = None;
+    let incidents = fold(
+        anomalies,
+        |fp| match store.incidents().by_fingerprint(fp) {
+            Ok(i) => i,
+            Err(e) => {
+                lookup_err = Some(e);
+                None
+            }
+        },
+        &state.ids,
+        now_ms(),
+        &state.args.dedup,
+        || {
+            let span = tracing::info_span!("triage.open_incident");
+            crate::trace::carrier_of(&span)
+        },
+    );
+    if let Some(e) = lookup_err {
+        return Err(e.into());
+    }
+    store.commit_pipeline(ctx.seq, &incidents)?;
+    for inc in &incidents {
+        if inc.timeline.len() == 1 {
+            let span = tracing::info_span!(
+                "triage.opened",
+                incident.id = %inc.id,
+                incident.category = %inc.category,
+                service = %inc.service
+            );
+            crate::trace::attach(&span, &inc.trace);
+            span.in_scope(|| tracing::info!(title = %inc.title, "incident opened"));
+        }
+    }
+    state.committed = ctx.seq;
+    state.args.committed.send_replace(ctx.seq);
+    Ok(())
+}
