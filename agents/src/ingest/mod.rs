@@ -11,3 +11,4 @@ pub mod actor;
 pub mod commit;
 pub mod messages;
 pub mod parse;
+pub mod retention;

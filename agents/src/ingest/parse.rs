@@ -105,11 +105,17 @@ fn parse_all<T>(
     if items.is_empty() {
         return Err(ParseError::Empty);
     }
+    let single = items.len() == 1;
     let mut out = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, raw) in items {
         match one(raw, now_ms) {
             Ok(v) => out.push(v),
+            Err((None, message)) if single && message.starts_with("malformed JSON") => {
+                return Err(ParseError::Malformed(
+                    message.trim_start_matches("malformed JSON: ").to_string(),
+                ));
+            }
             Err((field, message)) => {
                 // Keep the response bounded for a body full of junk.
                 if errors.len() < 100 {
@@ -146,7 +152,12 @@ pub fn parse_metrics(
 
 /// Split a serde error of the form "field `x`: reason at line ..." into the
 /// field and the reason.
-fn split_error(e: serde_json::Error) -> (Option<String>, String) {
+fn split_error(raw: &[u8], e: serde_json::Error) -> (Option<String>, String) {
+    // A field's own error wraps syntax errors too: tell them apart by
+    // checking the syntax alone (only on this error path).
+    if let Err(syntax) = serde_json::from_slice::<de::IgnoredAny>(raw) {
+        return (None, format!("malformed JSON: {syntax}"));
+    }
     let msg = e.to_string();
     let msg = match msg.rfind(" at line ") {
         Some(p) if e.is_data() => msg[..p].to_string(),
@@ -165,7 +176,7 @@ fn split_error(e: serde_json::Error) -> (Option<String>, String) {
 }
 
 fn parse_log(raw: &[u8], now_ms: i64) -> Result<LogEvent, (Option<String>, String)> {
-    let r: RawLog = serde_json::from_slice(raw).map_err(split_error)?;
+    let r: RawLog = serde_json::from_slice(raw).map_err(|e| split_error(raw, e))?;
     let service = r
         .service
         .ok_or((Some("service".into()), "missing".into()))?;
@@ -185,7 +196,7 @@ fn parse_log(raw: &[u8], now_ms: i64) -> Result<LogEvent, (Option<String>, Strin
 }
 
 fn parse_metric(raw: &[u8], now_ms: i64) -> Result<MetricSample, (Option<String>, String)> {
-    let r: RawMetric = serde_json::from_slice(raw).map_err(split_error)?;
+    let r: RawMetric = serde_json::from_slice(raw).map_err(|e| split_error(raw, e))?;
     let source = r
         .source
         .ok_or((Some("service".into()), "missing (or host)".into()))?;
@@ -469,8 +480,15 @@ mod tests {
         );
         assert!(matches!(
             parse_logs(b"{not json}", Framing::Json, NOW),
-            Err(ParseError::Invalid(_))
+            Err(ParseError::Malformed(_))
         ));
+        // In NDJSON a broken line is one bad item among good ones.
+        let nd = b"{\"service\":\"a\",\"message\":\"x\"}\n{not json}";
+        let Err(ParseError::Invalid(items)) = parse_logs(nd, Framing::Ndjson, NOW) else {
+            panic!("expected an invalid item")
+        };
+        assert_eq!(items[0].index, 1);
+        assert!(items[0].message.starts_with("malformed JSON"));
     }
 
     #[test]

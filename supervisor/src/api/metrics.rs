@@ -1,0 +1,72 @@
+//! Counters for `/metrics` (Prometheus text format).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    events_accepted: AtomicU64,
+    batches_accepted: AtomicU64,
+}
+
+impl Metrics {
+    pub fn accepted(&self, events: u64) {
+        self.events_accepted.fetch_add(events, Ordering::Relaxed);
+        self.batches_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(
+        &self,
+        out: &mut String,
+        agents: &[crate::tree::ChildStatus],
+        wal_bytes: u64,
+        incidents: usize,
+    ) {
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        counter(
+            "selfheal_events_accepted_total",
+            "Events accepted durably.",
+            self.events_accepted.load(Ordering::Relaxed),
+        );
+        counter(
+            "selfheal_batches_accepted_total",
+            "Request bodies accepted durably.",
+            self.batches_accepted.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP selfheal_wal_bytes Bytes held by the write-ahead log.\n# TYPE selfheal_wal_bytes gauge\nselfheal_wal_bytes {wal_bytes}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP selfheal_incidents Incidents stored.\n# TYPE selfheal_incidents gauge\nselfheal_incidents {incidents}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP selfheal_agent_restarts_total Restarts per supervised actor.\n# TYPE selfheal_agent_restarts_total counter"
+        );
+        for a in agents {
+            let _ = writeln!(
+                out,
+                "selfheal_agent_restarts_total{{agent=\"{}\"}} {}",
+                a.path, a.restarts
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP selfheal_agent_events_total Events processed per actor.\n# TYPE selfheal_agent_events_total counter"
+        );
+        for a in agents {
+            let _ = writeln!(
+                out,
+                "selfheal_agent_events_total{{agent=\"{}\"}} {}",
+                a.path, a.events_processed
+            );
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Startup: open the store, build the supervision tree and the HTTP API,
+//! serve until a shutdown signal or until the tree gives up.
+//!
+//! The tree:
+//!
+//! ```text
+//! root (one-for-one)
+//! ├── pipeline (rest-for-one; started downstream first)
+//! │   ├── triage    folds anomalies into incidents, commits the cursor
+//! │   ├── detect    signatures → anomalies
+//! │   └── ingest    write-ahead log → detect, by cursor
+//! └── retention     trims processed write-ahead records
+//! ```
+//!
+//! Downstream stages start first so that each upstream stage gets a live
+//! reference; with rest-for-one, a restarted stage restarts every stage
+//! started after it, i.e. everything upstream that held its old reference.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agents::chaos::Faults;
+use agents::detect::actor::{Detector, DetectorArgs};
+use agents::detect::messages::DetectMsg;
+use agents::detect::signatures::{BUILTIN, Catalogue};
+use agents::health::StageHealth;
+use agents::ingest::actor::{Ingestor, IngestorArgs};
+use agents::ingest::commit::GroupCommit;
+use agents::ingest::retention::{Retention, RetentionArgs};
+use agents::triage::actor::{Triager, TriagerArgs};
+use agents::triage::dedup::DedupConfig;
+use agents::triage::messages::TriageMsg;
+use anyhow::Context;
+use ractor::{Actor, ActorRef};
+use state::trees::cursors::PIPELINE;
+use state::{Store, StoreConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::tree::{
+    ChildSpec, Intensity, Registry, Restart, RootExit, RootHandle, Strategy, SupervisorSpec,
+    start_root, supervisor_child,
+};
+
+/// How the application stopped.
+#[derive(Debug, PartialEq)]
+pub enum Stopped {
+    /// A shutdown signal: everything drained and flushed.
+    Graceful,
+    /// The supervision tree exceeded its restart intensity.
+    GaveUp(String),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    app: AppState,
+    root: RootHandle,
+    faults: Arc<Faults>,
+    shutdown_timeout: Duration,
+}
+
+/// Latest reference of each stage, for the stages upstream of it.
+#[derive(Default)]
+struct Slots {
+    triage: Mutex<Option<ActorRef<TriageMsg>>>,
+    detect: Mutex<Option<ActorRef<DetectMsg>>>,
+}
+
+fn take<T: Clone>(slot: &Mutex<Option<T>>, what: &str) -> anyhow::Result<T> {
+    slot.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .with_context(|| format!("{what} is not running"))
+}
+
+fn put<T>(slot: &Mutex<Option<T>>, v: T) {
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+}
+
+impl Application {
+    /// Open the store, start the tree, bind the listener (port 0 allowed).
+    pub async fn build(cfg: Config) -> anyhow::Result<Application> {
+        let store_cfg = StoreConfig {
+            path: cfg.data_dir.clone(),
+            cache_bytes: cfg.cache_mb * 1024 * 1024,
+        };
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_cfg))
+            .await?
+            .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+        let user_signatures = match &cfg.signatures_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("reading signatures file {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let catalogue = Arc::new(Catalogue::from_toml(BUILTIN, user_signatures.as_deref())?);
+        let commit = GroupCommit::start(store.clone());
+        let faults = Arc::new(Faults::default());
+        let registry = Registry::default();
+        let root_spec = tree_spec(&cfg, &store, &commit, catalogue, &faults, &registry);
+        let root = start_root(root_spec, registry.clone()).await?;
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.listen))?;
+        let app = AppState {
+            store,
+            commit,
+            registry,
+            metrics: Default::default(),
+            api_key: cfg.api_key.as_ref().map(|k| Arc::new(k.0.clone())),
+            max_body_bytes: cfg.max_body_bytes,
+            wal_limit_bytes: cfg.wal.retention_bytes,
+        };
+        Ok(Application {
+            listener,
+            app,
+            root,
+            faults,
+            shutdown_timeout: cfg.supervision.shutdown_timeout.0,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Fault injection into the stages (tests, chaos).
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
+    }
+
+    pub fn registry(&self) -> Registry {
+        self.app.registry.clone()
+    }
+
+    pub fn store(&self) -> Store {
+        self.app.store.clone()
+    }
+
+    /// Serve until `shutdown` resolves (graceful) or the tree gives up.
+    /// Either way: stop HTTP, stop stages in reverse order, flush the store.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Stopped> {
+        let Application {
+            listener,
+            app,
+            mut root,
+            shutdown_timeout,
+            ..
+        } = self;
+        let store = app.store.clone();
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, api::router(app)).with_graceful_shutdown(async move {
+            let _ = http_stopped.await;
+        });
+        let server = tokio::spawn(async move { server.await });
+        let outcome = tokio::select! {
+            _ = shutdown => Stopped::Graceful,
+            exit = root.exited() => match exit {
+                RootExit::GaveUp(reason) => Stopped::GaveUp(reason),
+                RootExit::Normal => Stopped::GaveUp("supervision tree stopped".into()),
+            },
+        };
+        tracing::info!(
+            ?outcome,
+            "stopping: HTTP first, then stages in reverse order"
+        );
+        let _ = stop_http.send(());
+        match tokio::time::timeout(shutdown_timeout, server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server stopped with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "http server task failed"),
+            Err(_) => tracing::warn!("http connections did not drain in time"),
+        }
+        if outcome == Stopped::Graceful
+            && let Err(e) = root.shutdown(shutdown_timeout).await
+        {
+            tracing::warn!(error = %e, "supervision tree shutdown");
+        }
+        tokio::task::spawn_blocking(move || store.flush())
+            .await?
+            .context("flushing the store")?;
+        Ok(outcome)
+    }
+}
+
+fn tree_spec(
+    cfg: &Config,
+    store: &Store,
+    commit: &GroupCommit,
+    catalogue: Arc<Catalogue>,
+    faults: &Arc<Faults>,
+    registry: &Registry,
+) -> SupervisorSpec {
+    let intensity = Intensity {
+        max_restarts: cfg.supervision.max_restarts,
+        period: cfg.supervision.period.0,
+    };
+    let shutdown = cfg.supervision.shutdown_timeout.0;
+    let slots = Arc::new(Slots::default());
+    let triage_h = Arc::new(StageHealth::default());
+    let detect_h = Arc::new(StageHealth::default());
+    let ingest_h = Arc::new(StageHealth::default());
+    let committed = Arc::new(watch::Sender::new(
+        store.cursors().get(PIPELINE).unwrap_or(0),
+    ));
+
+    let triage = {
+        let (store, slots, h, faults, committed) = (
+            store.clone(),
+            slots.clone(),
+            triage_h.clone(),
+            faults.clone(),
+            committed.clone(),
+        );
+        let dedup = DedupConfig {
+            window_ms: cfg.triage.dedup_window.0.as_millis() as i64,
+        };
+        ChildSpec::new("triage", Restart::Permanent, move |sup| {
+            let args = TriagerArgs {
+                store: store.clone(),
+                dedup: dedup.clone(),
+                health: h.clone(),
+                faults: faults.clone(),
+                committed: committed.clone(),
+            };
+            let slots = slots.clone();
+            async move {
+                let (r, _) = Actor::spawn_linked(None, Triager, args, sup).await?;
+                put(&slots.triage, r.clone());
+                Ok(r.get_cell())
+            }
+        })
+        .with_health(triage_h.clone())
+        .with_shutdown(shutdown)
+    };
+
+    let detect = {
+        let (slots, h, th, faults) = (
+            slots.clone(),
+            detect_h.clone(),
+            triage_h.clone(),
+            faults.clone(),
+        );
+        ChildSpec::new("detect", Restart::Permanent, move |sup| {
+            let (slots, h, th, faults, catalogue) = (
+                slots.clone(),
+                h.clone(),
+                th.clone(),
+                faults.clone(),
+                catalogue.clone(),
+            );
+            async move {
+                let args = DetectorArgs {
+                    catalogue,
+                    triage: take(&slots.triage, "triage")?,
+                    triage_health: th,
+                    health: h,
+                    faults,
+                };
+                let (r, _) = Actor::spawn_linked(None, Detector, args, sup).await?;
+                put(&slots.detect, r.clone());
+                Ok(r.get_cell())
+            }
+        })
+        .with_health(detect_h.clone())
+        .with_shutdown(shutdown)
+    };
+
+    let ingest = {
+        let (store, slots, h, dh, faults, committed) = (
+            store.clone(),
+            slots.clone(),
+            ingest_h.clone(),
+            detect_h.clone(),
+            faults.clone(),
+            committed.clone(),
+        );
+        let wal_head = commit.subscribe();
+        let max_inflight = cfg.wal.max_inflight_batches;
+        ChildSpec::new("ingest", Restart::Permanent, move |sup| {
+            let (store, slots, h, dh, faults) = (
+                store.clone(),
+                slots.clone(),
+                h.clone(),
+                dh.clone(),
+                faults.clone(),
+            );
+            let (wal_head, committed) = (wal_head.clone(), committed.subscribe());
+            async move {
+                let args = IngestorArgs {
+                    store,
+                    detect: take(&slots.detect, "detect")?,
+                    detect_health: dh,
+                    health: h,
+                    faults,
+                    wal_head,
+                    committed,
+                    max_inflight,
+                };
+                let (r, _) = Actor::spawn_linked(None, Ingestor, args, sup).await?;
+                Ok(r.get_cell())
+            }
+        })
+        .with_health(ingest_h.clone())
+        .with_shutdown(shutdown)
+    };
+
+    let pipeline = SupervisorSpec {
+        name: "pipeline".into(),
+        strategy: Strategy::RestForOne,
+        intensity,
+        stuck_after: Some(cfg.supervision.stuck_after.0),
+        children: vec![triage, detect, ingest],
+    };
+
+    let retention = {
+        let args = RetentionArgs {
+            store: store.clone(),
+            max_age: cfg.wal.retention_age.0,
+            max_bytes: cfg.wal.retention_bytes,
+            every: Duration::from_secs(30),
+        };
+        ChildSpec::new("retention", Restart::Permanent, move |sup| {
+            let args = args.clone();
+            async move {
+                let (r, _) = Actor::spawn_linked(None, Retention, args, sup).await?;
+                Ok(r.get_cell())
+            }
+        })
+        .with_shutdown(shutdown)
+    };
+
+    SupervisorSpec {
+        name: "root".into(),
+        strategy: Strategy::OneForOne,
+        intensity,
+        stuck_after: None,
+        children: vec![supervisor_child(pipeline, registry.clone()), retention],
+    }
+}
