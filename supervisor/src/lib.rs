@@ -1,1 +1,2 @@
 //! # supervisor
+pub mod tree;
