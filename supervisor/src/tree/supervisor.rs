@@ -56,6 +56,8 @@ struct Child {
 
 pub(crate) struct SupervisorState {
     path: String,
+    /// This supervisor's own actor id (to unregister the right instance).
+    id: ActorId,
     strategy: Strategy,
     registry: Registry,
     children: Vec<Child>,
@@ -230,6 +232,7 @@ impl SupervisorState {
             .note_failure(&self.children[idx].path, ChildState::Failed, reason);
         self.registry
             .note_failure(&self.path, ChildState::Failed, &msg);
+        self.registry.unregister_supervisor(&self.path, self.id);
         Err(msg.into())
     }
 
@@ -322,29 +325,26 @@ impl SupervisorState {
         stuck_after: Duration,
         myself: &ActorCell,
     ) -> Result<(), ActorProcessingErr> {
-        let now = state::now_ms();
-        let stuck: Vec<(usize, String)> = self
-            .children
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.cell.is_some())
-            .filter_map(|(i, c)| {
-                let h = c.spec.health.as_ref()?;
-                stuck_reason(h, stuck_after, now).map(|r| (i, r))
-            })
-            .collect();
-        for (idx, reason) in stuck {
-            // An earlier restart in this loop (rest-for-one) may have
-            // replaced it already.
-            let Some(cell) = self.children[idx].cell.take() else {
+        for idx in 0..self.children.len() {
+            // Evaluated child by child: a restart earlier in this loop
+            // (rest-for-one) resets the health of the children it restarted.
+            let child = &self.children[idx];
+            let Some(reason) = child
+                .spec
+                .health
+                .as_ref()
+                .filter(|_| child.cell.is_some())
+                .and_then(|h| stuck_reason(h, stuck_after, state::now_ms()))
+            else {
                 continue;
             };
-            tracing::warn!(child = %self.children[idx].path, %reason, "killing stuck child");
+            let Some(cell) = child.cell.clone() else {
+                continue;
+            };
+            tracing::warn!(child = %child.path, %reason, "killing stuck child");
             if cell.kill_and_wait(Some(KILL_WAIT)).await.is_err() {
                 tracing::error!(child = %self.children[idx].path, "killed child did not terminate");
             }
-            // Put it back so `on_exit` sees a running child ending abnormally.
-            self.children[idx].cell = Some(cell);
             self.on_exit(idx, Exit::Failed(reason), myself).await?;
         }
         Ok(())
@@ -419,6 +419,7 @@ impl Actor for Supervisor {
         }
         let mut state = SupervisorState {
             path,
+            id: myself.get_id(),
             strategy: spec.strategy,
             registry,
             children,
