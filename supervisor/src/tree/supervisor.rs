@@ -62,6 +62,7 @@ pub(crate) struct SupervisorState {
     registry: Registry,
     children: Vec<Child>,
     window: RestartWindow,
+    stuck_after: Option<Duration>,
     /// Children to (re)start, in order, after a failed start.
     pending: Vec<usize>,
     ticker: Option<JoinHandle<()>>,
@@ -194,6 +195,8 @@ impl SupervisorState {
         let child = &mut self.children[idx];
         if let Some(cell) = child.cell.take() {
             stop_cell(&cell, child.spec.shutdown, &child.path).await;
+            // A killed nested supervisor could not update its own rows.
+            self.registry.mark_subtree_stopped(&child.path);
         }
     }
 
@@ -390,7 +393,7 @@ fn spawn_ticker(myself: ActorRef<SupervisorMsg>, stuck_after: Duration) -> JoinH
 
 impl Actor for Supervisor {
     type Msg = SupervisorMsg;
-    type State = (SupervisorState, Option<Duration>);
+    type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
     async fn pre_start(
@@ -424,6 +427,7 @@ impl Actor for Supervisor {
             registry,
             children,
             window: RestartWindow::new(spec.intensity),
+            stuck_after: spec.stuck_after,
             pending: Vec::new(),
             ticker: None,
         };
@@ -450,13 +454,13 @@ impl Actor for Supervisor {
             state.ticker = Some(spawn_ticker(myself.clone(), d));
         }
         state.registry.set_status(&state.path, ChildState::Running);
-        Ok((state, spec.stuck_after))
+        Ok(state)
     }
 
     async fn post_stop(
         &self,
         myself: ActorRef<Self::Msg>,
-        (state, _): &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(t) = state.ticker.take() {
             t.abort();
@@ -474,12 +478,12 @@ impl Actor for Supervisor {
         &self,
         myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
-        (state, stuck_after): &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let cell = myself.get_cell();
         match msg {
-            SupervisorMsg::Tick => match stuck_after {
-                Some(d) => state.check_stuck(*d, &cell).await,
+            SupervisorMsg::Tick => match state.stuck_after {
+                Some(d) => state.check_stuck(d, &cell).await,
                 None => Ok(()),
             },
             SupervisorMsg::Retry => state.start_pending(&cell).await,
@@ -496,7 +500,7 @@ impl Actor for Supervisor {
         &self,
         myself: ActorRef<Self::Msg>,
         evt: SupervisionEvent,
-        (state, _): &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let (who, exit) = match evt {
             SupervisionEvent::ActorFailed(who, err) => (who, Exit::Failed(err.to_string())),

@@ -743,3 +743,77 @@ async fn registry_restart_of_a_nested_supervisor_restarts_its_subtree() {
     assert_eq!(status(&reg, "root/pipeline/p2").restarts, 1);
     root.shutdown(DEADLINE).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nested_supervisor_leaves_no_running_rows() {
+    let probe = Probe::default();
+    let reg = Registry::new();
+    let inner = sup(
+        "pipeline",
+        Strategy::OneForOne,
+        vec![flaky("f", Restart::Permanent, &probe).with_shutdown(Duration::from_secs(60))],
+    );
+    let spec = sup(
+        "root",
+        Strategy::OneForOne,
+        vec![supervisor_child(inner, reg.clone()).with_shutdown(Duration::from_millis(100))],
+    );
+    let root = start_root(spec, reg.clone()).await.unwrap();
+    let f = probe.cell("f");
+    probe.send("f", FlakyMsg::Freeze);
+    assert!(wait_until(|| probe.log().contains(&"frozen:f".to_string()), DEADLINE).await);
+
+    root.shutdown(DEADLINE).await.unwrap();
+    // Killing the nested supervisor cascades to its frozen child.
+    assert!(f.get_cell().wait(Some(DEADLINE)).await.is_ok());
+    for row in reg.snapshot() {
+        assert_eq!(row.status, ChildState::Stopped, "{}", row.path);
+    }
+}
+
+/// Benchmark, not a test: prints restart latency figures (panic in a
+/// child → new instance running). Run with
+/// `cargo test --release -p supervisor --lib tree::tests::bench_restart_latency -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures"]
+async fn bench_restart_latency() {
+    const N: usize = 2000;
+    // Keep the panic hook quiet so it does not dominate the figure.
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = Probe::default();
+    let reg = Registry::new();
+    let mut spec = sup(
+        "root",
+        Strategy::OneForOne,
+        vec![flaky("x", Restart::Permanent, &probe)],
+    );
+    spec.intensity = limit(u32::MAX);
+    let root = start_root(spec, reg.clone()).await.unwrap();
+    let mut micros = Vec::with_capacity(N);
+    for i in 0..N {
+        let t0 = std::time::Instant::now();
+        probe.send(
+            "x",
+            if i % 2 == 0 {
+                FlakyMsg::Panic
+            } else {
+                FlakyMsg::Fail
+            },
+        );
+        while probe.starts("x") as usize != i + 2 {
+            tokio::task::yield_now().await;
+        }
+        micros.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    let _ = std::panic::take_hook();
+    micros.sort_by(f64::total_cmp);
+    let pct = |p: f64| micros[((N as f64 - 1.0) * p) as usize];
+    println!(
+        "restart latency over {N} restarts (panic/err alternating): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        pct(0.5),
+        pct(0.99),
+        micros[N - 1]
+    );
+    assert!(wait_until(|| status(&reg, "root/x").restarts == N as u64, DEADLINE).await);
+    root.shutdown(DEADLINE).await.unwrap();
+}
