@@ -231,6 +231,8 @@ impl SupervisorState {
         }
         self.pending.clear();
         self.stop_all(ChildState::Stopped).await;
+        // Children awaiting a restart will not get one either.
+        self.registry.mark_subtree_stopped(&self.path);
         self.registry
             .note_failure(&self.children[idx].path, ChildState::Failed, reason);
         self.registry

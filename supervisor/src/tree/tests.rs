@@ -473,6 +473,7 @@ async fn failed_restart_counts_toward_intensity() {
     );
     assert_eq!(probe.starts("x"), 1);
     assert_eq!(status(&reg, "root/x").status, ChildState::Failed);
+    assert_eq!(status(&reg, "root").status, ChildState::Failed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -816,4 +817,42 @@ async fn bench_restart_latency() {
     );
     assert!(wait_until(|| status(&reg, "root/x").restarts == N as u64, DEADLINE).await);
     root.shutdown(DEADLINE).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_up_mid_rest_for_one_restart_leaves_every_row_stopped_or_failed() {
+    let probe = Probe::default();
+    let reg = Registry::new();
+    let mut spec = sup(
+        "root",
+        Strategy::RestForOne,
+        ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| flaky(id, Restart::Permanent, &probe))
+            .collect(),
+    );
+    spec.intensity = limit(1);
+    let mut root = start_root(spec, reg.clone()).await.unwrap();
+
+    probe.with(|p| p.refuse_start.insert("b".into()));
+    probe.send("b", FlakyMsg::Panic);
+    let exit = tokio::time::timeout(DEADLINE, root.exited()).await.unwrap();
+    assert!(
+        matches!(&exit, RootExit::GaveUp(r) if r.contains("b refusing to start")),
+        "{exit:?}"
+    );
+    assert_eq!(probe.log(), ["stop:d", "stop:c", "stop:a"]);
+    let states: Vec<ChildState> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| status(&reg, &format!("root/{id}")).status)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ChildState::Stopped,
+            ChildState::Failed,
+            ChildState::Stopped,
+            ChildState::Stopped
+        ]
+    );
 }
