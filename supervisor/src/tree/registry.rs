@@ -236,6 +236,22 @@ impl Registry {
         });
     }
 
+    /// Rows strictly below `path` that still look alive become `Stopped`.
+    pub(crate) fn mark_subtree_stopped(&self, path: &str) {
+        let prefix = format!("{path}/");
+        let mut inner = self.lock();
+        for e in inner.entries.iter_mut() {
+            if e.path.starts_with(&prefix)
+                && matches!(
+                    e.status,
+                    ChildState::Starting | ChildState::Running | ChildState::Restarting
+                )
+            {
+                e.status = ChildState::Stopped;
+            }
+        }
+    }
+
     pub(crate) fn note_restarted(&self, path: &str) {
         self.with_entry(path, |e| {
             e.status = ChildState::Running;

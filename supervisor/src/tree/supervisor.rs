@@ -56,10 +56,13 @@ struct Child {
 
 pub(crate) struct SupervisorState {
     path: String,
+    /// This supervisor's own actor id (to unregister the right instance).
+    id: ActorId,
     strategy: Strategy,
     registry: Registry,
     children: Vec<Child>,
     window: RestartWindow,
+    stuck_after: Option<Duration>,
     /// Children to (re)start, in order, after a failed start.
     pending: Vec<usize>,
     ticker: Option<JoinHandle<()>>,
@@ -192,6 +195,8 @@ impl SupervisorState {
         let child = &mut self.children[idx];
         if let Some(cell) = child.cell.take() {
             stop_cell(&cell, child.spec.shutdown, &child.path).await;
+            // A killed nested supervisor could not update its own rows.
+            self.registry.mark_subtree_stopped(&child.path);
         }
     }
 
@@ -226,10 +231,13 @@ impl SupervisorState {
         }
         self.pending.clear();
         self.stop_all(ChildState::Stopped).await;
+        // Children awaiting a restart will not get one either.
+        self.registry.mark_subtree_stopped(&self.path);
         self.registry
             .note_failure(&self.children[idx].path, ChildState::Failed, reason);
         self.registry
             .note_failure(&self.path, ChildState::Failed, &msg);
+        self.registry.unregister_supervisor(&self.path, self.id);
         Err(msg.into())
     }
 
@@ -322,29 +330,26 @@ impl SupervisorState {
         stuck_after: Duration,
         myself: &ActorCell,
     ) -> Result<(), ActorProcessingErr> {
-        let now = state::now_ms();
-        let stuck: Vec<(usize, String)> = self
-            .children
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.cell.is_some())
-            .filter_map(|(i, c)| {
-                let h = c.spec.health.as_ref()?;
-                stuck_reason(h, stuck_after, now).map(|r| (i, r))
-            })
-            .collect();
-        for (idx, reason) in stuck {
-            // An earlier restart in this loop (rest-for-one) may have
-            // replaced it already.
-            let Some(cell) = self.children[idx].cell.take() else {
+        for idx in 0..self.children.len() {
+            // Evaluated child by child: a restart earlier in this loop
+            // (rest-for-one) resets the health of the children it restarted.
+            let child = &self.children[idx];
+            let Some(reason) = child
+                .spec
+                .health
+                .as_ref()
+                .filter(|_| child.cell.is_some())
+                .and_then(|h| stuck_reason(h, stuck_after, state::now_ms()))
+            else {
                 continue;
             };
-            tracing::warn!(child = %self.children[idx].path, %reason, "killing stuck child");
+            let Some(cell) = child.cell.clone() else {
+                continue;
+            };
+            tracing::warn!(child = %child.path, %reason, "killing stuck child");
             if cell.kill_and_wait(Some(KILL_WAIT)).await.is_err() {
                 tracing::error!(child = %self.children[idx].path, "killed child did not terminate");
             }
-            // Put it back so `on_exit` sees a running child ending abnormally.
-            self.children[idx].cell = Some(cell);
             self.on_exit(idx, Exit::Failed(reason), myself).await?;
         }
         Ok(())
@@ -390,7 +395,7 @@ fn spawn_ticker(myself: ActorRef<SupervisorMsg>, stuck_after: Duration) -> JoinH
 
 impl Actor for Supervisor {
     type Msg = SupervisorMsg;
-    type State = (SupervisorState, Option<Duration>);
+    type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
     async fn pre_start(
@@ -419,10 +424,12 @@ impl Actor for Supervisor {
         }
         let mut state = SupervisorState {
             path,
+            id: myself.get_id(),
             strategy: spec.strategy,
             registry,
             children,
             window: RestartWindow::new(spec.intensity),
+            stuck_after: spec.stuck_after,
             pending: Vec::new(),
             ticker: None,
         };
@@ -449,13 +456,13 @@ impl Actor for Supervisor {
             state.ticker = Some(spawn_ticker(myself.clone(), d));
         }
         state.registry.set_status(&state.path, ChildState::Running);
-        Ok((state, spec.stuck_after))
+        Ok(state)
     }
 
     async fn post_stop(
         &self,
         myself: ActorRef<Self::Msg>,
-        (state, _): &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(t) = state.ticker.take() {
             t.abort();
@@ -473,12 +480,12 @@ impl Actor for Supervisor {
         &self,
         myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
-        (state, stuck_after): &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let cell = myself.get_cell();
         match msg {
-            SupervisorMsg::Tick => match stuck_after {
-                Some(d) => state.check_stuck(*d, &cell).await,
+            SupervisorMsg::Tick => match state.stuck_after {
+                Some(d) => state.check_stuck(d, &cell).await,
                 None => Ok(()),
             },
             SupervisorMsg::Retry => state.start_pending(&cell).await,
@@ -495,7 +502,7 @@ impl Actor for Supervisor {
         &self,
         myself: ActorRef<Self::Msg>,
         evt: SupervisionEvent,
-        (state, _): &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let (who, exit) = match evt {
             SupervisionEvent::ActorFailed(who, err) => (who, Exit::Failed(err.to_string())),
