@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let a: Vec<String> = std::env::args().collect();
     anyhow::ensure!(
         a.len() >= 6,
