@@ -290,6 +290,7 @@ fn tree_spec(
             committed.clone(),
         );
         let wal_head = commit.subscribe();
+        let hot = commit.hot();
         let max_inflight = cfg.wal.max_inflight_batches;
         ChildSpec::new("ingest", Restart::Permanent, move |sup| {
             let (store, slots, h, dh, faults) = (
@@ -299,7 +300,7 @@ fn tree_spec(
                 dh.clone(),
                 faults.clone(),
             );
-            let (wal_head, committed) = (wal_head.clone(), committed.subscribe());
+            let (wal_head, committed, hot) = (wal_head.clone(), committed.subscribe(), hot.clone());
             async move {
                 let args = IngestorArgs {
                     store,
@@ -310,6 +311,7 @@ fn tree_spec(
                     wal_head,
                     committed,
                     max_inflight,
+                    hot,
                 };
                 let (r, _) = Actor::spawn_linked(None, Ingestor, args, sup).await?;
                 Ok(r.get_cell())

@@ -1,5 +1,7 @@
 //! Messages of the detect stage.
 
+use std::sync::Arc;
+
 use state::model::Event;
 
 use crate::ingest::messages::BatchCtx;
@@ -7,5 +9,8 @@ use crate::ingest::messages::BatchCtx;
 #[derive(Debug)]
 pub enum DetectMsg {
     /// One write-ahead batch to scan.
-    Batch { ctx: BatchCtx, events: Vec<Event> },
+    Batch {
+        ctx: BatchCtx,
+        events: Arc<Vec<Event>>,
+    },
 }

@@ -9,6 +9,7 @@ use state::trees::cursors::PIPELINE;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::commit::HotBatches;
 use super::messages::{BatchCtx, IngestMsg};
 use crate::chaos::Faults;
 use crate::detect::messages::DetectMsg;
@@ -28,6 +29,8 @@ pub struct IngestorArgs {
     pub committed: watch::Receiver<u64>,
     /// Batches sent downstream but not yet committed, at most.
     pub max_inflight: u64,
+    /// Recently appended batches, already decoded.
+    pub hot: Arc<HotBatches>,
 }
 
 pub struct IngestorState {
@@ -105,23 +108,44 @@ fn pump(state: &mut IngestorState) -> Result<u64, ActorProcessingErr> {
     let a = &state.args;
     let committed = a.store.cursors().get(PIPELINE)?;
     state.sent_upto = state.sent_upto.max(committed);
-    let room = a.max_inflight.saturating_sub(state.sent_upto - committed) as usize;
-    if room == 0 {
-        return Ok(0);
-    }
+    a.hot.release_upto(committed);
     let mut events = 0;
-    for (seq, batch) in a.store.wal().read_after(state.sent_upto, room)? {
-        events += batch.events.len() as u64;
-        let ctx = BatchCtx {
-            seq,
-            received_ms: batch.received_ms,
+    let head = a.store.wal().head();
+    while state.sent_upto < head && (state.sent_upto - committed) < a.max_inflight {
+        let seq = state.sent_upto + 1;
+        let (received_ms, batch) = match a.hot.get(seq) {
+            Some(b) => b,
+            None => {
+                // Not hot (restart, or the pipeline lags): read a run back.
+                let want = (a.max_inflight - (state.sent_upto - committed)) as usize;
+                let run = a.store.wal().read_after(state.sent_upto, want)?;
+                if run.is_empty() {
+                    break;
+                }
+                for (seq, b) in run {
+                    events += forward(a, seq, b.received_ms, Arc::new(b.events))?;
+                    state.sent_upto = seq;
+                }
+                continue;
+            }
         };
-        a.detect_health.note_enqueued();
-        a.detect.cast(DetectMsg::Batch {
-            ctx,
-            events: batch.events,
-        })?;
+        events += forward(a, seq, received_ms, batch)?;
         state.sent_upto = seq;
     }
     Ok(events)
+}
+
+fn forward(
+    a: &IngestorArgs,
+    seq: u64,
+    received_ms: i64,
+    events: Arc<Vec<state::model::Event>>,
+) -> Result<u64, ActorProcessingErr> {
+    let n = events.len() as u64;
+    a.detect_health.note_enqueued();
+    a.detect.cast(DetectMsg::Batch {
+        ctx: BatchCtx { seq, received_ms },
+        events,
+    })?;
+    Ok(n)
 }

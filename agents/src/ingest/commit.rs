@@ -5,18 +5,58 @@
 //! waiter that arrived while the previous flush ran and answers them all
 //! after the next one, so under load one fsync covers many batches.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use state::model::WalBatch;
+use state::model::{Event, WalBatch};
 use state::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
+/// Batches just appended, already decoded, so the pipeline need not read
+/// back and decode what the API has just encoded. Bounded; a miss (after a
+/// restart, or when the pipeline lags) falls back to the write-ahead tree.
+#[derive(Debug, Default)]
+pub struct HotBatches {
+    inner: Mutex<BTreeMap<u64, (i64, Arc<Vec<Event>>)>>,
+}
+
+/// Most batches kept hot.
+const HOT_CAP: usize = 256;
+
+impl HotBatches {
+    fn put(&self, seq: u64, received_ms: i64, events: Arc<Vec<Event>>) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(seq, (received_ms, events));
+        while m.len() > HOT_CAP {
+            m.pop_first();
+        }
+    }
+
+    /// Arrival time and events of batch `seq`, if still hot.
+    pub fn get(&self, seq: u64) -> Option<(i64, Arc<Vec<Event>>)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&seq)
+            .cloned()
+    }
+
+    /// Forget batches at or below `seq` (committed by the pipeline).
+    pub fn release_upto(&self, seq: u64) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        while m.first_key_value().is_some_and(|(k, _)| *k <= seq) {
+            m.pop_first();
+        }
+    }
+}
+
 /// Appends batches durably. Cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
     store: Store,
+    hot: Arc<HotBatches>,
     tx: mpsc::UnboundedSender<Waiter>,
     /// Newest sequence known durable; stages watch it to wake up.
     durable: Arc<watch::Sender<u64>>,
@@ -38,17 +78,34 @@ impl GroupCommit {
         let (tx, rx) = mpsc::unbounded_channel();
         let durable = Arc::new(watch::Sender::new(store.wal().head()));
         tokio::spawn(flusher(store.clone(), rx, durable.clone()));
-        Self { store, tx, durable }
+        Self {
+            store,
+            hot: Default::default(),
+            tx,
+            durable,
+        }
+    }
+
+    /// The decoded batches shared with the pipeline's reader.
+    pub fn hot(&self) -> Arc<HotBatches> {
+        self.hot.clone()
     }
 
     /// Append one batch and return its sequence once it is durable.
-    pub async fn append(&self, batch: &WalBatch) -> Result<u64, CommitError> {
-        let bytes = state::codec::encode_wal(batch)?;
+    pub async fn append(&self, batch: WalBatch) -> Result<u64, CommitError> {
+        let bytes = state::codec::encode_wal(&batch)?;
         let store = self.store.clone();
+        let hot = self.hot.clone();
+        let received_ms = batch.received_ms;
+        let events = Arc::new(batch.events);
         // sled inserts can block briefly on I/O: keep them off the reactor.
-        let seq = tokio::task::spawn_blocking(move || store.wal().append_encoded(bytes))
-            .await
-            .map_err(|_| CommitError::Closed)??;
+        let seq = tokio::task::spawn_blocking(move || {
+            store
+                .wal()
+                .append_encoded_then(bytes, |seq| hot.put(seq, received_ms, events))
+        })
+        .await
+        .map_err(|_| CommitError::Closed)??;
         let (done_tx, done_rx) = oneshot::channel();
         self.tx.send(done_tx).map_err(|_| CommitError::Closed)?;
         done_rx
@@ -120,7 +177,7 @@ mod tests {
                         fields: Default::default(),
                     })],
                 };
-                gc.append(&b).await.unwrap()
+                gc.append(b).await.unwrap()
             }));
         }
         let mut seqs = Vec::new();
@@ -131,5 +188,9 @@ mod tests {
         assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
         assert_eq!(*gc.subscribe().borrow(), 50);
         assert_eq!(store.wal().read_after(0, 100).unwrap().len(), 50);
+        let hot = gc.hot();
+        assert_eq!(hot.get(7).unwrap().1.len(), 1);
+        hot.release_upto(10);
+        assert!(hot.get(10).is_none() && hot.get(11).is_some());
     }
 }

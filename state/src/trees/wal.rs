@@ -54,11 +54,22 @@ impl Wal {
 
     /// Append an already encoded record (see [`crate::codec::encode_wal`]).
     pub fn append_encoded(&self, bytes: Vec<u8>) -> Result<u64, StoreError> {
+        self.append_encoded_then(bytes, |_| {})
+    }
+
+    /// Append, and call `then(seq)` before the next append can start (so
+    /// whatever `then` publishes appears in sequence order).
+    pub fn append_encoded_then(
+        &self,
+        bytes: Vec<u8>,
+        then: impl FnOnce(u64),
+    ) -> Result<u64, StoreError> {
         let len = bytes.len() as u64;
         let mut last = self.inner.append.lock().unwrap_or_else(|p| p.into_inner());
         let seq = *last + 1;
         self.tree.insert(u64_key(seq), bytes)?;
         *last = seq;
+        then(seq);
         self.inner.bytes.fetch_add(len, Ordering::Relaxed);
         Ok(seq)
     }

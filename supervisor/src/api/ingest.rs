@@ -102,7 +102,7 @@ pub async fn accept(
     };
     let seq = app
         .commit
-        .append(&batch)
+        .append(batch)
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     app.metrics.accepted(n as u64);
