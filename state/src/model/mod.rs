@@ -3,9 +3,11 @@
 pub mod anomaly;
 pub mod event;
 pub mod incident;
+pub mod plan;
 pub mod trace;
 
 pub use anomaly::{Anomaly, Evidence};
 pub use event::{Event, Level, LogEvent, MetricSample, WalBatch};
 pub use incident::{Incident, IncidentStatus, Severity, TimelineEntry, TransitionError};
+pub use plan::{FixOutcome, FixPlan, Layer, PlannedFix, Risk};
 pub use trace::TraceCarrier;
