@@ -62,6 +62,10 @@ pub struct HysteresisConfig {
     pub off: f64,
     /// Consecutive quiet points before the flag clears.
     pub clear_after: u32,
+    /// Points after a raise during which no new raise can happen (one
+    /// alert per incident even when the score dips and comes back).
+    #[serde(default)]
+    pub refractory: u32,
 }
 
 impl Default for HysteresisConfig {
@@ -70,16 +74,34 @@ impl Default for HysteresisConfig {
             on: 0.5,
             off: 0.3,
             clear_after: 5,
+            refractory: 300,
         }
     }
 }
 
 /// A flag that rises at `on` and clears only after `clear_after` points
 /// below `off`, so a score hovering around the threshold cannot flap.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hysteresis {
     active: bool,
     quiet: u32,
+    /// Points since the last raise (saturating; "never" at start).
+    #[serde(default = "never")]
+    since_raise: u32,
+}
+
+fn never() -> u32 {
+    u32::MAX
+}
+
+impl Default for Hysteresis {
+    fn default() -> Self {
+        Hysteresis {
+            active: false,
+            quiet: 0,
+            since_raise: never(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,8 +122,10 @@ impl Hysteresis {
     }
 
     pub fn step(&mut self, cfg: &HysteresisConfig, score: f64) -> Transition {
+        self.since_raise = self.since_raise.saturating_add(1);
         if !self.active {
-            if score >= cfg.on {
+            if score >= cfg.on && self.since_raise > cfg.refractory {
+                self.since_raise = 0;
                 self.active = true;
                 self.quiet = 0;
                 return Transition::Raised;
@@ -157,9 +181,9 @@ impl Verdict {
         } else {
             0.0
         };
-        let was_active = h.is_active();
+        let eligible = !h.is_active() && h.since_raise.saturating_add(1) > cfg.refractory;
         let t = h.step(cfg, score);
-        let alert = if was_active { 0.0 } else { score };
+        let alert = if eligible { score } else { 0.0 };
         (score, alert, t)
     }
 }
@@ -626,6 +650,12 @@ mod tests {
             assert_eq!(h.step(&cfg, 0.0), Transition::Held);
         }
         assert_eq!(h.step(&cfg, 0.0), Transition::Cleared);
+        // Within the refractory period a new excursion raises nothing.
+        assert_eq!(h.step(&cfg, 0.9), Transition::Quiet);
+        for _ in 0..cfg.refractory {
+            h.step(&cfg, 0.0);
+        }
+        assert_eq!(h.step(&cfg, 0.9), Transition::Raised);
     }
 
     #[test]

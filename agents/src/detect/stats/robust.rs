@@ -19,8 +19,9 @@
 //!
 //! Warm-up: no score above 0 for the first `warmup` points.
 //!
-//! Memory per stream: 9 `f64` + 1 `u64` + `season` `f64` (the phase
-//! offsets, `season ≤ MAX_SEASON`), i.e. ≤ 80 B + 8·season B.
+//! Memory per stream: 10 `f64` + 1 `u64` + `season` `f64` (the phase
+//! offsets, `season ≤ MAX_SEASON`), plus the `Vec` header: ≤ 112 B +
+//! 8·season B.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,12 @@ pub struct RobustConfig {
     pub z_mid: f64,
     /// Spread ratio at which the variance score is 0.5.
     pub vol_mid: f64,
+    /// Heavy-tail adaptation: the point score's midpoint is at least
+    /// `tail_mult ×` a running estimate of the stream's 99th percentile of
+    /// `z`, so a spiky stream needs a bigger excursion than a smooth one.
+    /// 0 = off.
+    #[serde(default)]
+    pub tail_mult: f64,
 }
 
 impl Default for RobustConfig {
@@ -62,8 +69,9 @@ impl Default for RobustConfig {
             spread_short: 0.2,
             warmup: 30,
             clip: 4.0,
-            z_mid: 6.0,
+            z_mid: 10.0,
             vol_mid: 4.0,
+            tail_mult: 2.5,
         }
     }
 }
@@ -118,6 +126,9 @@ pub struct RobustDetector {
     trend: f64,
     spread: f64,
     spread_s: f64,
+    /// Running 99th percentile of `z` (stochastic quantile estimate).
+    #[serde(default)]
+    zq: f64,
     seasonal: Vec<f64>,
 }
 
@@ -141,6 +152,7 @@ impl RobustDetector {
             trend: 0.0,
             spread: 0.0,
             spread_s: 0.0,
+            zq: 1.0,
             seasonal: vec![0.0; season],
         }
     }
@@ -229,8 +241,9 @@ impl RobustDetector {
         let z = resid.abs() / scale;
         let vol = self.spread_s.max(self.floor()) / scale;
         let warm = self.n >= c.warmup;
+        let mid = c.z_mid.max(c.tail_mult * self.zq);
         let score = if warm {
-            squash(z, c.z_mid).max(squash(vol - 1.0, c.vol_mid - 1.0))
+            squash(z, mid).max(squash(vol - 1.0, c.vol_mid - 1.0))
         } else {
             0.0
         };
@@ -257,6 +270,14 @@ impl RobustDetector {
             (1.0 / self.n as f64).max(c.spread_long)
         };
         self.spread += sl * (al - self.spread);
+        // Stochastic 99th-percentile tracking, step proportional to the estimate.
+        let step = 0.05 * (self.zq + 0.1);
+        self.zq += if z.min(100.0) > self.zq {
+            0.99 * step
+        } else {
+            -0.01 * step
+        };
+        self.zq = self.zq.max(0.0);
         self.n += 1;
         RobustScore {
             expected,
