@@ -9,17 +9,21 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use state::model::{Event, WalBatch};
+use state::trees::wal::encode_split;
 use state::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// Arrival time and events of one hot batch.
+pub type HotBatch = (i64, Arc<Vec<Event>>);
 
 /// Batches just appended, already decoded, so the pipeline need not read
 /// back and decode what the API has just encoded. Bounded; a miss (after a
 /// restart, or when the pipeline lags) falls back to the write-ahead tree.
 #[derive(Debug, Default)]
 pub struct HotBatches {
-    inner: Mutex<BTreeMap<u64, (i64, Arc<Vec<Event>>)>>,
+    inner: Mutex<BTreeMap<u64, HotBatch>>,
 }
 
 /// Most batches kept hot.
@@ -35,7 +39,7 @@ impl HotBatches {
     }
 
     /// Arrival time and events of batch `seq`, if still hot.
-    pub fn get(&self, seq: u64) -> Option<(i64, Arc<Vec<Event>>)> {
+    pub fn get(&self, seq: u64) -> Option<HotBatch> {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -93,16 +97,21 @@ impl GroupCommit {
 
     /// Append one batch and return its sequence once it is durable.
     pub async fn append(&self, batch: WalBatch) -> Result<u64, CommitError> {
-        let bytes = state::codec::encode_wal(&batch)?;
         let store = self.store.clone();
         let hot = self.hot.clone();
-        let received_ms = batch.received_ms;
-        let events = Arc::new(batch.events);
-        // sled inserts can block briefly on I/O: keep them off the reactor.
+        // Encoding (compression) and sled inserts are CPU work and can block
+        // briefly on I/O: keep them off the reactor. A big batch becomes
+        // several records; the last one's sequence answers for all.
         let seq = tokio::task::spawn_blocking(move || {
-            store
-                .wal()
-                .append_encoded_then(bytes, |seq| hot.put(seq, received_ms, events))
+            let received_ms = batch.received_ms;
+            let mut last = 0;
+            for (bytes, events) in encode_split(received_ms, batch.events)? {
+                let events = Arc::new(events);
+                last = store
+                    .wal()
+                    .append_encoded_then(bytes, |seq| hot.put(seq, received_ms, events))?;
+            }
+            Ok::<_, StoreError>(last)
         })
         .await
         .map_err(|_| CommitError::Closed)??;
