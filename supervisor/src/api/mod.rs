@@ -5,6 +5,7 @@ pub mod error;
 pub mod incidents;
 pub mod ingest;
 pub mod metrics;
+pub mod raw;
 
 use std::sync::Arc;
 
@@ -47,6 +48,7 @@ pub fn router(app: AppState) -> Router {
         .route("/incidents/{id}", get(incidents::get))
         .route("/incidents/{id}/{action}", post(incidents::transition))
         .route("/observability/agents", get(agents_status))
+        .route("/ingest/logs/raw", post(raw::logs_raw))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)
