@@ -12,7 +12,13 @@
 //! - [`kb`]: the cause model and the catalogue (`kb/causes.toml`).
 //! - [`topology`]: the dependency graph (configured and learned edges).
 //! - [`score`]: the weighted, explainable scorer.
+//! - [`observe`]: raw series and lines → signals (robust shifts, novelty).
+//! - [`scenario`]: the recorded-incident format of the evaluation and its replay.
+//! - [`metric_rank`]: root-cause ranking of nodes from metrics alone.
 
 pub mod kb;
+pub mod metric_rank;
+pub mod observe;
+pub mod scenario;
 pub mod score;
 pub mod topology;
