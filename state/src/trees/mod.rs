@@ -1,6 +1,7 @@
 //! One typed tree per file. Each names its single writer stage.
 
 pub mod cursors;
+pub mod fix_stats;
 pub mod incidents;
 pub mod meta;
 pub mod wal;
