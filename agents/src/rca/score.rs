@@ -45,7 +45,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::{Deserialize, Serialize};
+pub use state::model::diagnosis::{Diagnosis, Hypothesis, ServiceObs, Signal};
 
 use super::kb::{Cause, KnowledgeBase, Pattern, Position};
 use super::topology::Topology;
@@ -57,86 +57,6 @@ const W: [f64; 5] = [0.40, 0.25, 0.20, 0.05, 0.10];
 /// `E_self` from which a service counts as failing in its own right.
 pub const FAILING: f64 = 0.45;
 const TEMPERATURE: f64 = 0.08;
-const MAX_LINES: usize = 40;
-
-/// One signal seen on a service: `sig:<id>`, `tpl:<id>`,
-/// `metric:<name>:<up|down|max>`, `cat:<category>`, `kind:<event kind>`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Signal {
-    pub key: String,
-    /// Strength in [0, 1] (a calibrated anomaly score, 1 for a signature).
-    pub strength: f64,
-}
-
-/// What one service showed during the incident.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServiceObs {
-    pub service: String,
-    /// When it first looked wrong (ms).
-    pub onset_ms: Option<i64>,
-    pub signals: Vec<Signal>,
-    /// Sample of its warning and error lines (distinct, bounded).
-    pub lines: Vec<String>,
-}
-
-impl ServiceObs {
-    pub fn new(service: impl Into<String>) -> Self {
-        Self {
-            service: service.into(),
-            ..Default::default()
-        }
-    }
-    /// Add a signal, keeping the strongest of duplicates.
-    pub fn signal(&mut self, key: impl Into<String>, strength: f64, ts_ms: i64) {
-        let key = key.into();
-        let strength = strength.clamp(0.0, 1.0);
-        match self.signals.iter_mut().find(|s| s.key == key) {
-            Some(s) => s.strength = s.strength.max(strength),
-            None => self.signals.push(Signal { key, strength }),
-        }
-        self.onset_ms = Some(self.onset_ms.map_or(ts_ms, |o| o.min(ts_ms)));
-    }
-    /// Keep a log line as evidence (distinct, bounded).
-    pub fn line(&mut self, line: &str) {
-        if self.lines.len() < MAX_LINES && !self.lines.iter().any(|l| l == line) {
-            self.lines.push(line.chars().take(300).collect());
-        }
-    }
-}
-
-/// A ranked explanation of the incident.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Hypothesis {
-    pub cause_id: String,
-    pub cause_name: String,
-    pub category: String,
-    pub service: String,
-    pub score: f64,
-    pub confidence: f64,
-    /// The service depends on another failing service: ranked after causes.
-    pub symptom: bool,
-    pub evidence_for: Vec<String>,
-    pub evidence_against: Vec<String>,
-    /// Evidence patterns that matched (for learning from false positives).
-    #[serde(default)]
-    pub matched: Vec<String>,
-}
-
-/// The result of one analysis.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Diagnosis {
-    pub hypotheses: Vec<Hypothesis>,
-    /// Every service with signals of its own, plus the diagnosed root.
-    pub affected: Vec<String>,
-    /// Services that are failing in their own right.
-    pub failing: Vec<String>,
-}
-
-impl Diagnosis {
-    pub fn top(&self) -> Option<&Hypothesis> {
-        self.hypotheses.first()
-    }
-}
 
 /// Pattern match results on one service, cached by pattern text.
 struct Matches<'a> {

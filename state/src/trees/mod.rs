@@ -4,6 +4,7 @@ pub mod cursors;
 pub mod fix_stats;
 pub mod incidents;
 pub mod meta;
+pub mod rca;
 pub mod wal;
 
 pub use cursors::Cursors;
