@@ -9,3 +9,7 @@ pub use cursors::Cursors;
 pub use incidents::{IncidentFilter, IncidentRecord, Incidents};
 pub use meta::Meta;
 pub use wal::Wal;
+pub mod audit;
+pub mod intents;
+pub use audit::{Audit, AuditDraft, AuditEntry, Tampered};
+pub use intents::{IntentPhase, Intents, RecoveryIntent, StepResult};
