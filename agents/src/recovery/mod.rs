@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod exec;
+pub mod guard;
 pub mod template;
 pub mod verify;
 
