@@ -12,11 +12,15 @@
 //! [`exec`] (command / http / data / restart executors), [`verify`]
 //! (checks that must pass and hold), [`guard`] (guardrails, pure).
 
+pub mod actor;
 pub mod config;
 pub mod exec;
 pub mod guard;
+pub mod messages;
 pub mod template;
 pub mod verify;
 
 #[cfg(test)]
 mod exec_tests;
+#[cfg(test)]
+mod tests;
