@@ -13,3 +13,5 @@ pub mod audit;
 pub mod intents;
 pub use audit::{Audit, AuditDraft, AuditEntry, Tampered};
 pub use intents::{IntentPhase, Intents, RecoveryIntent, StepResult};
+pub mod deliveries;
+pub use deliveries::{Deliveries, Delivery};
