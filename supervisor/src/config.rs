@@ -70,6 +70,9 @@ pub struct Config {
     /// Recovery actions and guardrails (dry-run unless `mode` says otherwise).
     #[serde(default)]
     pub recovery: agents::recovery::config::RecoveryConfig,
+    /// Notification channels, routing, retries.
+    #[serde(default)]
+    pub notify: agents::notify::config::NotifyConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -117,6 +120,7 @@ impl Default for Config {
             supervision: SupervisionConfig::default(),
             signatures_file: None,
             recovery: Default::default(),
+            notify: Default::default(),
         }
     }
 }
@@ -239,6 +243,7 @@ impl Config {
             errors.push("supervision.period: must be greater than 0".into());
         }
         errors.extend(self.recovery.validate());
+        errors.extend(self.notify.validate());
         if errors.is_empty() {
             Ok(())
         } else {

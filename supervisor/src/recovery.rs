@@ -6,10 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agents::notify::actor::{Notifier, NotifierArgs, NotifyMsg};
 use agents::recovery::actor::{Recoverer, RecovererArgs};
 use agents::recovery::exec::{Executors, RestartFn, http_client};
 use agents::recovery::messages::{EventSink, RecoveryEvent};
-use ractor::Actor;
+use ractor::{Actor, ActorRef};
 use state::Store;
 
 use crate::api::actions::RecoveryHandle;
@@ -75,6 +76,36 @@ pub fn child_spec(
         async move {
             let (r, _) = Actor::spawn_linked(None, Recoverer, args, sup).await?;
             handle.set(r.clone());
+            Ok(r.get_cell())
+        }
+    })
+    .with_shutdown(cfg.supervision.shutdown_timeout.0)
+}
+
+/// The notify stage: a child of the root, fed by the recovery events (via
+/// the handle's sinks) and by its own scan of incidents.
+pub fn notify_spec(cfg: &Config, store: &Store, handle: &RecoveryHandle) -> ChildSpec {
+    let slot: Arc<Mutex<Option<ActorRef<NotifyMsg>>>> = Default::default();
+    let s = slot.clone();
+    handle.sinks.add(Arc::new(move |e: RecoveryEvent| {
+        if let Some(r) = s.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = r.cast(NotifyMsg::Recovery(e));
+        }
+    }));
+    let config = Arc::new(cfg.notify.clone());
+    let client = http_client();
+    let store = store.clone();
+    ChildSpec::new("notify", Restart::Permanent, move |sup| {
+        let args = NotifierArgs {
+            store: store.clone(),
+            config: config.clone(),
+            client: client.clone(),
+            scan_every: Duration::from_millis(500),
+        };
+        let slot = slot.clone();
+        async move {
+            let (r, _) = Actor::spawn_linked(None, Notifier, args, sup).await?;
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
             Ok(r.get_cell())
         }
     })

@@ -10,7 +10,8 @@
 //! │   ├── detect    signatures → anomalies
 //! │   └── ingest    write-ahead log → detect, by cursor
 //! ├── retention     trims processed write-ahead records
-//! └── recovery      carries out fix plans behind the guardrails
+//! ├── recovery      carries out fix plans behind the guardrails
+//! └── notify        tells people (Telegram, Slack, Discord, webhooks)
 //! ```
 //!
 //! Downstream stages start first so that each upstream stage gets a live
@@ -109,6 +110,9 @@ impl Application {
         root_spec.children.push(crate::recovery::child_spec(
             &cfg, &store, &registry, &recovery,
         ));
+        root_spec
+            .children
+            .push(crate::recovery::notify_spec(&cfg, &store, &recovery));
         let root = start_root(root_spec, registry.clone()).await?;
         let listener = TcpListener::bind(cfg.listen)
             .await

@@ -248,3 +248,90 @@ kind = { type = "restart_agent", path = "root/pipeline/detect" }
     );
     app.stop().await;
 }
+
+/// A local stand-in for a Slack incoming webhook.
+async fn fake_slack() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let got: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/services/T/B/X",
+        post(move |axum::Json(b): axum::Json<Value>| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(b);
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/services/T/B/X", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, got)
+}
+
+#[tokio::test]
+async fn people_hear_once_about_each_update_of_a_healed_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let healed = dir.path().join("healed");
+    let (slack, got) = fake_slack().await;
+    let toml = format!(
+        r#"
+[recovery]
+mode = "auto"
+[recovery.actions.heal]
+layer = "service"
+risk = "low"
+kind = {{ type = "command", program = "/usr/bin/touch", args = ["{p}"] }}
+verify = {{ check = {{ type = "command", program = "/usr/bin/test", args = ["-f", "{p}"] }}, within = "5s", interval = "20ms" }}
+[[notify.channels]]
+name = "slack"
+kind = {{ type = "slack", webhook_url = "{slack}" }}
+per_minute = 6000
+"#,
+        p = healed.display()
+    );
+    let (app, _d) = app_with(&toml).await;
+    let id = open_incident(&app).await;
+    // More lines of the same failure: still one "opened" message.
+    for _ in 0..3 {
+        let line = log_line(
+            "checkout",
+            "error",
+            "could not connect to database: connection refused",
+        );
+        app.post("/ingest/logs", "application/json", line).await;
+    }
+    assert_eq!(
+        app.post("/actions/plans", "application/json", plan(&id, "heal"))
+            .await
+            .status(),
+        202
+    );
+    let texts = || -> Vec<String> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"].as_str().map(String::from))
+            .collect()
+    };
+    let deadline = Instant::now() + WAIT;
+    while !texts().iter().any(|t| t.contains("\nresolved:")) {
+        assert!(
+            Instant::now() < deadline,
+            "no resolved message: {:#?}",
+            texts()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let t = texts();
+    for update in ["opened", "fix_applied", "verified", "resolved"] {
+        let n = t
+            .iter()
+            .filter(|x| x.contains(&format!("\n{update}:")))
+            .count();
+        assert_eq!(n, 1, "{update} sent {n} times: {t:#?}");
+    }
+    assert!(t.iter().all(|x| x.contains(&format!("/incidents/{id}"))));
+    app.stop().await;
+}
