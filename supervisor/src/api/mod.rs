@@ -1,6 +1,7 @@
 //! The HTTP API. [`router`] builds it from an [`AppState`], so handlers are
 //! testable with `oneshot` and the binary only binds and serves.
 
+pub mod actions;
 pub mod error;
 pub mod incidents;
 pub mod ingest;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Above this many unprocessed write-ahead bytes, ingest answers 503.
     pub wal_limit_bytes: u64,
+    /// The recovery stage: actions, approvals, breakers, audit log.
+    pub recovery: actions::RecoveryHandle,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -49,6 +52,10 @@ pub fn router(app: AppState) -> Router {
         .route("/incidents/{id}/{action}", post(incidents::transition))
         .route("/observability/agents", get(agents_status))
         .route("/ingest/logs/raw", post(raw::logs_raw))
+        .route("/actions", get(actions::list))
+        .route("/actions/plans", post(actions::submit_plan))
+        .route("/actions/breaker/reset", post(actions::reset_breaker))
+        .route("/actions/{id}/approve", post(actions::approve))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)
