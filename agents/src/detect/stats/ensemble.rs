@@ -219,9 +219,9 @@ impl Default for ModelConfig {
         ModelConfig {
             forest: Some(ForestConfig::default()),
             kmeans: Some(KMeansConfig::default()),
-            reservoir: 4096,
+            reservoir: 16384,
             min_fit: 256,
-            refit_every: 2048,
+            refit_every: 4096,
             quantile: 0.995,
             standardise: true,
         }
@@ -578,26 +578,43 @@ impl VectorDetector {
                 evidence: vec![],
             };
         }
-        let per_dim: Vec<f64> = self
+        // Per-dimension excursion, unbounded so the ranking keeps its
+        // resolution: the robust baseline's z (relative to its midpoint)
+        // and the distance from the training centre in training spreads.
+        let z_mid = self.cfg.robust.z_mid;
+        let mut robust_max: f64 = 0.0;
+        let mut contrib: Vec<f64> = self
             .robust
             .iter_mut()
             .zip(x)
-            .map(|(d, &v)| d.update(v).score)
+            .map(|(d, &v)| {
+                let r = d.update(v);
+                robust_max = robust_max.max(r.score);
+                if r.z.is_finite() { r.z / z_mid } else { 0.0 }
+            })
             .collect();
         let mut parts = Vec::with_capacity(3);
-        let mut dev = vec![0.0; self.dims];
         if let Some(m) = &self.slot.models {
             let mut z = Vec::with_capacity(self.dims);
             m.standardise(x, &mut z);
             m.score(&z, &mut parts);
-            for (j, v) in z.iter().enumerate() {
-                dev[j] = squash(f64::from(v.abs()), 0.5);
+            for (c, v) in contrib.iter_mut().zip(&z) {
+                *c = c.max(f64::from(v.abs()) / 0.5);
             }
         }
         if parts.is_empty() {
-            parts.push(("robust", per_dim.iter().copied().fold(0.0, f64::max)));
+            parts.push(("robust", robust_max));
         }
-        let contrib: Vec<f64> = per_dim.iter().zip(&dev).map(|(a, b)| a.max(*b)).collect();
+        let top = contrib
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        if top > 0.0 {
+            contrib
+                .iter_mut()
+                .for_each(|c| *c = (*c / top).clamp(0.0, 1.0));
+        }
         let row: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         self.slot.push(&row);
         let s = combine(self.cfg.combine, &parts);
