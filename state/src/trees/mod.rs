@@ -9,3 +9,5 @@ pub use cursors::Cursors;
 pub use incidents::{IncidentFilter, IncidentRecord, Incidents};
 pub use meta::Meta;
 pub use wal::Wal;
+pub mod anomalies;
+pub mod detector_state;

@@ -1,6 +1,7 @@
 //! The HTTP API. [`router`] builds it from an [`AppState`], so handlers are
 //! testable with `oneshot` and the binary only binds and serves.
 
+pub mod anomalies;
 pub mod error;
 pub mod incidents;
 pub mod ingest;
@@ -47,6 +48,7 @@ pub fn router(app: AppState) -> Router {
         .route("/incidents/{id}", get(incidents::get))
         .route("/incidents/{id}/{action}", post(incidents::transition))
         .route("/observability/agents", get(agents_status))
+        .route("/observability/anomalies", get(anomalies::list))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)
