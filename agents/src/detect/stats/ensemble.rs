@@ -212,6 +212,14 @@ pub struct ModelConfig {
     pub quantile: f64,
     /// Standardise dimensions (median / spread) before the models.
     pub standardise: bool,
+    /// Rows (evenly spaced over the reservoir) used for standardisation,
+    /// k-means and calibration; the forest samples from every row.
+    #[serde(default = "default_fit_rows")]
+    pub fit_rows: usize,
+}
+
+fn default_fit_rows() -> usize {
+    2048
 }
 
 impl Default for ModelConfig {
@@ -224,6 +232,7 @@ impl Default for ModelConfig {
             refit_every: 4096,
             quantile: 0.995,
             standardise: true,
+            fit_rows: default_fit_rows(),
         }
     }
 }
@@ -236,9 +245,11 @@ impl Models {
             return None;
         }
         let (mut center, mut scale) = (vec![0f32; d], vec![1f32; d]);
+        let stride = n.div_ceil(cfg.fit_rows.max(2));
+        let sub = rows.slice(ndarray::s![..;stride, ..]);
         if cfg.standardise {
             for j in 0..d {
-                let mut col: Vec<f64> = rows.column(j).iter().map(|&v| f64::from(v)).collect();
+                let mut col: Vec<f64> = sub.column(j).iter().map(|&v| f64::from(v)).collect();
                 col.retain(|v| v.is_finite());
                 col.sort_by(f64::total_cmp);
                 let med = quantile_sorted(&col, 0.5);
@@ -259,12 +270,13 @@ impl Models {
                 ..fc.clone()
             };
             let f = IsolationForest::fit(z.view(), &fc).ok()?;
-            let raw = f.score(z.view()).to_vec();
+            let raw = f.score(z.slice(ndarray::s![..;stride, ..])).to_vec();
             Some((f, Calibrator::fit(raw, cfg.quantile)))
         });
         let kmeans = cfg.kmeans.as_ref().and_then(|kc| {
-            let m = CentroidModel::fit(z.view(), kc).ok()?;
-            let raw = z
+            let zs = z.slice(ndarray::s![..;stride, ..]);
+            let m = CentroidModel::fit(zs, kc).ok()?;
+            let raw = zs
                 .rows()
                 .into_iter()
                 .map(|r| {
