@@ -74,7 +74,7 @@ impl Default for HysteresisConfig {
             on: 0.5,
             off: 0.3,
             clear_after: 5,
-            refractory: 300,
+            refractory: 150,
         }
     }
 }
@@ -524,6 +524,21 @@ pub struct VectorConfig {
     pub combine: Combine,
     /// Evidence entries kept per verdict.
     pub top: usize,
+    /// How dimensions are ranked as evidence.
+    #[serde(default)]
+    pub evidence: EvidenceRank,
+}
+
+/// Per-dimension evidence: the robust baseline's surprise (`z` against the
+/// dimension's own recent behaviour), the distance from the training
+/// centre in training spreads, or the larger of the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceRank {
+    #[default]
+    Both,
+    Robust,
+    Deviation,
 }
 
 impl Default for VectorConfig {
@@ -534,6 +549,7 @@ impl Default for VectorConfig {
             models: ModelConfig::default(),
             combine: Combine::Max,
             top: 10,
+            evidence: EvidenceRank::default(),
         }
     }
 }
@@ -602,7 +618,11 @@ impl VectorDetector {
             .map(|(d, &v)| {
                 let r = d.update(v);
                 robust_max = robust_max.max(r.score);
-                if r.z.is_finite() { r.z / z_mid } else { 0.0 }
+                if r.z.is_finite() && self.cfg.evidence != EvidenceRank::Deviation {
+                    r.z / z_mid
+                } else {
+                    0.0
+                }
             })
             .collect();
         let mut parts = Vec::with_capacity(3);
@@ -610,8 +630,10 @@ impl VectorDetector {
             let mut z = Vec::with_capacity(self.dims);
             m.standardise(x, &mut z);
             m.score(&z, &mut parts);
-            for (c, v) in contrib.iter_mut().zip(&z) {
-                *c = c.max(f64::from(v.abs()) / 0.5);
+            if self.cfg.evidence != EvidenceRank::Robust {
+                for (c, v) in contrib.iter_mut().zip(&z) {
+                    *c = c.max(f64::from(v.abs()) / 0.5);
+                }
             }
         }
         if parts.is_empty() {

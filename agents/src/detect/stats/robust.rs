@@ -61,17 +61,17 @@ pub struct RobustConfig {
 impl Default for RobustConfig {
     fn default() -> Self {
         RobustConfig {
-            alpha: 0.3,
+            alpha: 0.6,
             beta: 0.02,
             gamma: 0.1,
             season: 0,
-            spread_long: 0.02,
+            spread_long: 0.005,
             spread_short: 0.2,
             warmup: 30,
             clip: 4.0,
             z_mid: 10.0,
             vol_mid: 4.0,
-            tail_mult: 2.5,
+            tail_mult: 1.5,
         }
     }
 }
