@@ -13,3 +13,5 @@ pub mod scan;
 pub mod signatures;
 pub mod stats;
 pub mod streams;
+#[cfg(test)]
+mod tests;
