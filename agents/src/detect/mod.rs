@@ -2,7 +2,9 @@
 //!
 //! Input: batches of events from ingest. Output: anomalies (score,
 //! evidence) to triage, one message per batch.
-//! Owned state: per-stream detector state (later issues).
+//! Owned state: per-stream detector state (`streams`), snapshotted to the
+//! `detector_state` tree and restored at start; recent anomalies in the
+//! `anomalies` tree.
 //! Crash policy: permanent; batches in flight are replayed by ingest.
 
 pub mod actor;
@@ -11,3 +13,6 @@ pub mod scan;
 pub mod signatures;
 pub mod stats;
 pub mod templates;
+pub mod streams;
+#[cfg(test)]
+mod tests;
