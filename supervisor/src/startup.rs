@@ -102,7 +102,7 @@ impl Application {
         let commit = GroupCommit::start(store.clone());
         let faults = Arc::new(Faults::default());
         let registry = Registry::default();
-        let root_spec = tree_spec(&cfg, &store, &commit, catalogue, &faults, &registry);
+        let root_spec = tree_spec(&cfg, &store, &commit, catalogue.clone(), &faults, &registry);
         let root = start_root(root_spec, registry.clone()).await?;
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -115,6 +115,7 @@ impl Application {
             api_key: cfg.api_key.as_ref().map(|k| Arc::new(k.0.clone())),
             max_body_bytes: cfg.max_body_bytes,
             wal_limit_bytes: cfg.wal.retention_bytes,
+            catalogue,
         };
         Ok(Application {
             listener,
@@ -255,6 +256,7 @@ fn tree_spec(
             triage_h.clone(),
             faults.clone(),
         );
+        let detect_store = store.clone();
         ChildSpec::new("detect", Restart::Permanent, move |sup| {
             let (slots, h, th, faults, catalogue) = (
                 slots.clone(),
@@ -263,6 +265,7 @@ fn tree_spec(
                 faults.clone(),
                 catalogue.clone(),
             );
+            let store = detect_store.clone();
             async move {
                 let args = DetectorArgs {
                     catalogue,
@@ -270,6 +273,7 @@ fn tree_spec(
                     triage_health: th,
                     health: h,
                     faults,
+                    templates: Some(state::trees::templates::Templates::open(&store)?),
                 };
                 let (r, _) = Actor::spawn_linked(None, Detector, args, sup).await?;
                 put(&slots.detect, r.clone());

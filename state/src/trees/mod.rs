@@ -3,6 +3,7 @@
 pub mod cursors;
 pub mod incidents;
 pub mod meta;
+pub mod templates;
 pub mod wal;
 
 pub use cursors::Cursors;

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod incidents;
 pub mod ingest;
+pub mod knowledge;
 pub mod metrics;
 pub mod raw;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Above this many unprocessed write-ahead bytes, ingest answers 503.
     pub wal_limit_bytes: u64,
+    /// The failure-signature catalogue in use (`GET /signatures`).
+    pub catalogue: Arc<agents::detect::signatures::Catalogue>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -49,6 +52,8 @@ pub fn router(app: AppState) -> Router {
         .route("/incidents/{id}/{action}", post(incidents::transition))
         .route("/observability/agents", get(agents_status))
         .route("/ingest/logs/raw", post(raw::logs_raw))
+        .route("/templates", get(knowledge::templates))
+        .route("/signatures", get(knowledge::signatures))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)

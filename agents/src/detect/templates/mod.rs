@@ -2,6 +2,7 @@
 //! and count-based generalisation). Pure: the detect actor and the Loghub
 //! evaluation both drive [`Miner`].
 
+pub mod live;
 pub mod mask;
 pub mod miner;
 
