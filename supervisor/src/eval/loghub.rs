@@ -175,14 +175,28 @@ pub fn grouping_accuracy(truth: &[&str], parsed: &[u64]) -> f64 {
     }
 }
 
-/// The template normalisation used for parsing accuracy.
+/// The template normalisation used for parsing accuracy: whitespace runs
+/// become one space, and placeholders joined only by punctuation
+/// (`<*><*>`, `<*>:<*>`, `<*>.<*>`, `/<*>` at a token start) become one
+/// `<*>`, so the two sides are compared on what is variable, not on how
+/// finely a value was split.
 pub fn normalise(template: &str) -> String {
     let mut s = template.split_whitespace().collect::<Vec<_>>().join(" ");
-    let double = format!("{WILDCARD}{WILDCARD}");
-    while s.contains(&double) {
-        s = s.replace(&double, WILDCARD);
+    loop {
+        let before = s.len();
+        for sep in ["", ":", ".", "-", "/", ","] {
+            s = s.replace(&format!("{WILDCARD}{sep}{WILDCARD}"), WILDCARD);
+        }
+        s = s.replace(&format!(" /{WILDCARD}"), &format!(" {WILDCARD}"));
+        if let Some(rest) = s.strip_prefix('/')
+            && rest.starts_with(WILDCARD)
+        {
+            s = rest.to_owned();
+        }
+        if s.len() == before {
+            return s;
+        }
     }
-    s
 }
 
 struct SystemRun {
@@ -197,6 +211,8 @@ struct SystemRun {
     header_misses: usize,
     /// Ground-truth events not grouped exactly: (event, truth template, mined templates).
     misgrouped: Vec<(String, String, Vec<String>)>,
+    /// Template texts that differ from the truth: (lines, mined, truth).
+    misparsed: Vec<(usize, String, String)>,
 }
 
 fn run_system(dir: &Path, name: &str, formats: &Formats) -> anyhow::Result<SystemRun> {
@@ -238,6 +254,7 @@ fn run_system(dir: &Path, name: &str, formats: &Formats) -> anyhow::Result<Syste
     let grouping = grouping_accuracy(&truth_ids, &parsed);
     let mut texts: HashMap<u64, String> = HashMap::new();
     let mut same = 0usize;
+    let mut wrong: HashMap<(String, String), usize> = HashMap::new();
     for (p, t) in parsed.iter().zip(&truth) {
         let mined = texts.entry(*p).or_insert_with(|| {
             miner
@@ -245,10 +262,16 @@ fn run_system(dir: &Path, name: &str, formats: &Formats) -> anyhow::Result<Syste
                 .map(|t| normalise(&t.text()))
                 .unwrap_or_default()
         });
-        if *mined == normalise(&t.template) {
+        let want = normalise(&t.template);
+        if *mined == want {
             same += 1;
+        } else {
+            *wrong.entry((mined.clone(), want)).or_default() += 1;
         }
     }
+    let mut misparsed: Vec<(usize, String, String)> =
+        wrong.into_iter().map(|((m, t), n)| (n, m, t)).collect();
+    misparsed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut by_event: HashMap<&str, Vec<u64>> = HashMap::new();
     let mut by_parsed: HashMap<u64, Vec<&str>> = HashMap::new();
     for (p, t) in parsed.iter().zip(&truth_ids) {
@@ -297,6 +320,7 @@ fn run_system(dir: &Path, name: &str, formats: &Formats) -> anyhow::Result<Syste
         contents,
         raw: raw_lines,
         misgrouped,
+        misparsed,
     })
 }
 
@@ -412,7 +436,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cfg.prefix_tokens, cfg.merge_after, cfg.max_tokens
     );
     println!(
-        "GA = grouping accuracy as Loghub's evaluator.py; PA = template text equal after normalising whitespace and adjacent <*>"
+        "GA = grouping accuracy as Loghub's evaluator.py; PA = template text equal after normalising whitespace and placeholders joined by punctuation (<*>:<*> -> <*>)"
     );
     println!(
         "{:<12} {:>8} {:>8} {:>10} {:>8} {:>8}",
@@ -432,6 +456,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 for m in mined {
                     println!("    -> {m}");
                 }
+            }
+            for (n, mined, truth) in r.misparsed.iter().take(15) {
+                println!(
+                    "{} parsed differently ({n} lines):\n    mined {mined:?}\n    truth {truth:?}",
+                    r.name
+                );
             }
         }
     }
@@ -476,5 +506,6 @@ mod tests {
             .unwrap();
         assert_eq!(&c["Content"], "check pass; user unknown");
         assert_eq!(normalise("a  <*><*> b "), "a <*> b");
+        assert_eq!(normalise("from /<*>:<*> to <*>.<*>.<*>"), "from <*> to <*>");
     }
 }

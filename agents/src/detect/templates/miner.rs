@@ -83,10 +83,17 @@ impl Template {
                 s.push(' ');
             }
             match slot {
-                Slot::Any => s.push_str(WILDCARD),
+                Slot::Any => match self.shown.get(i) {
+                    // A `key=<*>` kept from the merged values.
+                    Some(Some(keyed)) => s.push_str(keyed),
+                    _ => s.push_str(WILDCARD),
+                },
                 Slot::Lit(m) if m == WILDCARD => s.push_str(WILDCARD),
+                // An identifier with a number glued to letters (`ssh2`,
+                // `eth0`) reads better as itself while it never varied; a
+                // value after punctuation (`uid=0`, `[42]`) is a variable.
                 Slot::Lit(m) => match self.shown.get(i) {
-                    Some(Some(orig)) => s.push_str(orig),
+                    Some(Some(orig)) if glued_to_letters(m) => s.push_str(orig),
                     _ => s.push_str(m),
                 },
             }
@@ -231,9 +238,12 @@ impl Miner {
             if let Some(prev) = self.spans.last().copied() {
                 // A list of values (`blk_1 blk_2 blk_3`) is one variable:
                 // a repeated masked token folds into the one before.
+                // (Only whole values or identifiers: `11:` after `1.2.3.4:`
+                // is a second field, not a list.)
                 if kind != Masked::Literal
                     && prev.2 != Masked::Literal
                     && self.buf[prev.0..prev.1] == self.buf[start..]
+                    && (kind == Masked::Full || self.buf[start..].chars().any(char::is_alphabetic))
                 {
                     self.buf.truncate(start);
                     if let Some(o) = self.originals.last_mut() {
@@ -305,10 +315,15 @@ impl Miner {
                         });
                 if fits {
                     t.count += 1;
-                    for (i, shown) in t.shown.iter_mut().enumerate() {
+                    for (i, (shown, slot)) in t.shown.iter_mut().zip(&t.slots).enumerate() {
                         if let Some(orig) = shown {
                             let (s, e) = self.originals[i];
-                            if orig.as_str() != &line[s..e] {
+                            let tok = &line[s..e];
+                            let keeps = match slot {
+                                Slot::Any => tok.starts_with(orig.trim_end_matches(WILDCARD)),
+                                Slot::Lit(_) => orig.as_str() == tok,
+                            };
+                            if !keeps {
                                 *shown = None;
                             }
                         }
@@ -399,6 +414,20 @@ impl Miner {
                 continue;
             }
             let survivor = *group.iter().min()?;
+            // The values' common `key=`, if they share one, stays visible.
+            let keys: Vec<Option<&str>> = group
+                .iter()
+                .map(|o| match self.templates.get(o).map(|t| &t.slots[p]) {
+                    Some(Slot::Lit(v)) => v.find('=').map(|e| &v[..=e]),
+                    _ => None,
+                })
+                .collect();
+            let keyed = match keys.first() {
+                Some(Some(k)) if keys.iter().all(|x| x == &Some(*k)) => {
+                    Some(format!("{k}{WILDCARD}"))
+                }
+                _ => None,
+            };
             let mut acc = self.templates.remove(&survivor)?;
             acc.slots[p] = Slot::Any;
             for &o in group.iter().filter(|&&o| o != survivor) {
@@ -417,7 +446,7 @@ impl Miner {
                 }
                 merged.push((o, survivor));
             }
-            acc.shown[p] = None;
+            acc.shown[p] = keyed;
             self.templates.insert(survivor, acc);
             if let Some(leaf) = self.leaves.get_mut(&key) {
                 leaf.retain(|o| *o == survivor || !group.contains(o));
@@ -426,6 +455,20 @@ impl Miner {
         }
         None
     }
+}
+
+/// Every `<*>` of a masked token directly follows a letter.
+fn glued_to_letters(masked: &str) -> bool {
+    let mut rest = masked;
+    let mut any = false;
+    while let Some(p) = rest.find(WILDCARD) {
+        if !rest[..p].chars().last().is_some_and(|c| c.is_alphabetic()) {
+            return false;
+        }
+        any = true;
+        rest = &rest[p + WILDCARD.len()..];
+    }
+    any
 }
 
 fn is_calendar_word(w: &str) -> bool {
@@ -509,6 +552,18 @@ mod tests {
         let a = m.add("Failed none for invalid user 123 from 1.2.3.4").id;
         let b = m.add("Failed none for invalid user admin from 1.2.3.4").id;
         assert_eq!(m.resolve(a), m.resolve(b));
+    }
+
+    #[test]
+    fn a_merged_key_value_keeps_its_key() {
+        let mut m = Miner::new(MinerConfig::default());
+        let mut id = 0;
+        for u in ["root", "admin", "test", "guest", "oracle"] {
+            id = m.add(&format!("auth failure; rhost=1.2.3.4 user={u}")).id;
+        }
+        assert_eq!(text(&m, id), "auth failure; rhost=<*> user=<*>");
+        m.add("auth failure; rhost=1.2.3.4 x");
+        assert_eq!(text(&m, id), "auth failure; rhost=<*> <*>");
     }
 
     #[test]
