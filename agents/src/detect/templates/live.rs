@@ -88,6 +88,12 @@ impl LiveTemplates {
     pub fn observe(&mut self, ev: &LogEvent) -> Seen {
         let first_line = ev.message.split('\n').next().unwrap_or("");
         let obs = self.miner.add(first_line);
+        if obs.id == super::miner::UNMINED {
+            return Seen {
+                id: obs.id,
+                new: false,
+            };
+        }
         for (from, into) in &obs.merged {
             if let Some(gone) = self.meta.remove(from) {
                 let m = self.meta.entry(*into).or_insert_with(|| gone.clone());

@@ -39,7 +39,14 @@ pub struct MinerConfig {
     pub merge_after: usize,
     /// Tokens mined per line; the rest of a longer line is ignored.
     pub max_tokens: usize,
+    /// Live templates kept at most: past it, a line that fits no template
+    /// is not mined (id [`UNMINED`]) instead of growing memory without
+    /// bound on pathological input.
+    pub max_templates: usize,
 }
+
+/// The id of a line that was not mined because the template limit was hit.
+pub const UNMINED: u64 = 0;
 
 impl Default for MinerConfig {
     fn default() -> Self {
@@ -47,6 +54,7 @@ impl Default for MinerConfig {
             prefix_tokens: 2,
             merge_after: 4,
             max_tokens: 128,
+            max_templates: 100_000,
         }
     }
 }
@@ -337,6 +345,13 @@ impl Miner {
             }
         }
 
+        if self.templates.len() >= self.cfg.max_templates {
+            return Observation {
+                id: UNMINED,
+                created: false,
+                merged: Vec::new(),
+            };
+        }
         let id = self.next_id;
         self.next_id += 1;
         let slots: Vec<Slot> = self
@@ -564,6 +579,19 @@ mod tests {
         assert_eq!(text(&m, id), "auth failure; rhost=<*> user=<*>");
         m.add("auth failure; rhost=1.2.3.4 x");
         assert_eq!(text(&m, id), "auth failure; rhost=<*> <*>");
+    }
+
+    #[test]
+    fn the_template_limit_stops_growth_but_not_matching() {
+        let mut m = Miner::new(MinerConfig {
+            max_templates: 2,
+            ..MinerConfig::default()
+        });
+        let a = m.add("alpha one").id;
+        m.add("beta two");
+        assert_eq!(m.add("gamma three").id, UNMINED);
+        assert_eq!(m.add("alpha one").id, a);
+        assert_eq!(m.templates().count(), 2);
     }
 
     #[test]

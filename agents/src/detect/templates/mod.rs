@@ -7,4 +7,4 @@ pub mod mask;
 pub mod miner;
 
 pub use mask::{Masked, WILDCARD, mask_token};
-pub use miner::{Miner, MinerConfig, Observation, Slot, Template};
+pub use miner::{Miner, MinerConfig, Observation, Slot, Template, UNMINED};
