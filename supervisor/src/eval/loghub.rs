@@ -432,8 +432,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "Loghub template mining (miner settings for every system: prefix_tokens={}, merge_after={}, max_tokens={})",
-        cfg.prefix_tokens, cfg.merge_after, cfg.max_tokens
+        "Loghub template mining (miner settings for every system: prefix_tokens={}, merge_after={}, merge_after_keyed={}, max_tokens={})",
+        cfg.prefix_tokens, cfg.merge_after, cfg.merge_after_keyed, cfg.max_tokens
     );
     println!(
         "GA = grouping accuracy as Loghub's evaluator.py; PA = template text equal after normalising whitespace and placeholders joined by punctuation (<*>:<*> -> <*>)"
