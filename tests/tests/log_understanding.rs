@@ -92,7 +92,7 @@ async fn a_database_outage_in_raw_lines_is_one_database_connection_incident() {
 
     // The three phases are three templates of the service, counted.
     let (s, t) = app.get_json("/templates?service=orders").await;
-    assert_eq!(s, 200);
+    assert_eq!(s, 200, "{t}");
     let templates = t["templates"].as_array().unwrap();
     let texts: Vec<&str> = templates
         .iter()
@@ -104,6 +104,12 @@ async fn a_database_outage_in_raw_lines_is_one_database_connection_incident() {
     );
     assert_eq!(templates.len(), 3, "{texts:?}");
     assert!(templates.iter().all(|t| t["count"] == 20), "{t}");
+    let per_minute_total: u64 = templates
+        .iter()
+        .flat_map(|t| t["per_minute"].as_array().unwrap().iter())
+        .filter_map(|pair| pair[1].as_u64())
+        .sum();
+    assert_eq!(per_minute_total, 60, "{t}");
     assert!(
         templates
             .iter()

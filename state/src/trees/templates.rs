@@ -18,6 +18,55 @@ pub struct ServiceCount {
     pub count: u64,
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
+    /// Lines per minute as `(minute start in epoch ms, count)`, ascending,
+    /// for the most recent [`RECENT_MINUTES`] minutes that had lines: the
+    /// template's rate over time, for detectors and people. (A list, not a
+    /// map: integer map keys do not survive the version-tagged record.)
+    #[serde(default)]
+    pub per_minute: Vec<(i64, u64)>,
+}
+
+/// Minutes of per-minute counts kept per template and service.
+pub const RECENT_MINUTES: usize = 60;
+
+impl ServiceCount {
+    pub fn new(ts_ms: i64) -> ServiceCount {
+        ServiceCount {
+            count: 0,
+            first_seen_ms: ts_ms,
+            last_seen_ms: ts_ms,
+            per_minute: Vec::new(),
+        }
+    }
+
+    fn bump(&mut self, minute: i64, n: u64) {
+        match self.per_minute.binary_search_by_key(&minute, |x| x.0) {
+            Ok(i) => self.per_minute[i].1 += n,
+            Err(i) => self.per_minute.insert(i, (minute, n)),
+        }
+        if self.per_minute.len() > RECENT_MINUTES {
+            let extra = self.per_minute.len() - RECENT_MINUTES;
+            self.per_minute.drain(..extra);
+        }
+    }
+
+    /// Count `n` lines at `ts_ms`.
+    pub fn add(&mut self, ts_ms: i64, n: u64) {
+        self.count += n;
+        self.first_seen_ms = self.first_seen_ms.min(ts_ms);
+        self.last_seen_ms = self.last_seen_ms.max(ts_ms);
+        self.bump(ts_ms - ts_ms.rem_euclid(60_000), n);
+    }
+
+    /// Fold another count of the same template and service into this one.
+    pub fn absorb(&mut self, other: &ServiceCount) {
+        self.count += other.count;
+        self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
+        self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
+        for &(m, n) in &other.per_minute {
+            self.bump(m, n);
+        }
+    }
 }
 
 /// A mined template as stored.
@@ -146,15 +195,44 @@ mod tests {
                     count: 3,
                     first_seen_ms: 1_700_000_000_000,
                     last_seen_ms: 1_700_000_060_000,
+                    per_minute: Vec::new(),
                 },
             )]),
         }
     }
 
     #[test]
+    fn per_minute_counts_survive_encoding() {
+        let mut t = sample();
+        if let Some(c) = t.services.get_mut("api") {
+            c.add(1_700_000_000_000, 1);
+        }
+        assert_eq!(decode_template(&encode_template(&t).unwrap()).unwrap(), t);
+    }
+
+    #[test]
     fn golden_v1_record_still_decodes() {
         let golden = include_str!("../../test-data/template_v1.json");
         assert_eq!(decode_template(golden.trim().as_bytes()).unwrap(), sample());
+    }
+
+    #[test]
+    fn per_minute_counts_are_bounded_to_the_recent_minutes() {
+        let mut c = ServiceCount::new(0);
+        for m in 0..100i64 {
+            c.add(m * 60_000 + 5, 2);
+        }
+        c.add(99 * 60_000 + 59_999, 1);
+        assert_eq!(c.count, 201);
+        assert_eq!(c.per_minute.len(), RECENT_MINUTES);
+        assert_eq!(c.per_minute.last(), Some(&(99 * 60_000, 3)));
+        assert_eq!(c.per_minute.first(), Some(&(40 * 60_000, 2)));
+        let mut d = ServiceCount::new(10);
+        d.absorb(&c);
+        assert_eq!(
+            (d.count, d.first_seen_ms, d.per_minute.len()),
+            (201, 0, RECENT_MINUTES)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What the system knows about logs: `GET /templates` (mined templates,
-//! by service, with counts and first/last seen) and `GET /signatures` (the
+//! by service, with counts, first/last seen and lines per minute over the
+//! recent minutes) and `GET /signatures` (the
 //! failure-signature catalogue in use).
 
 use axum::Json;
@@ -33,10 +34,21 @@ pub async fn templates(
     let items: Vec<Value> = list
         .into_iter()
         .map(|t| {
-            let (count, first, last) = match q.service.as_deref().and_then(|s| t.services.get(s)) {
+            let per_service = q.service.as_deref().and_then(|s| t.services.get(s));
+            let (count, first, last) = match per_service {
                 Some(c) => (c.count, c.first_seen_ms, c.last_seen_ms),
                 None => (t.count, t.first_seen_ms, t.last_seen_ms),
             };
+            // Lines per minute over the recent minutes (summed over services).
+            let mut per_minute = std::collections::BTreeMap::<i64, u64>::new();
+            for c in per_service
+                .into_iter()
+                .chain(t.services.values().filter(|_| per_service.is_none()))
+            {
+                for &(m, n) in &c.per_minute {
+                    *per_minute.entry(m).or_default() += n;
+                }
+            }
             json!({
                 "id": t.id,
                 "template": t.text,
@@ -45,6 +57,7 @@ pub async fn templates(
                 "last_seen_ms": last,
                 "first_level": t.first_level,
                 "max_level": t.max_level,
+                "per_minute": per_minute.into_iter().collect::<Vec<_>>(),
                 "aliases": t.aliases,
                 "services": t.services,
             })

@@ -96,19 +96,21 @@ impl LiveTemplates {
         }
         for (from, into) in &obs.merged {
             if let Some(gone) = self.meta.remove(from) {
-                let m = self.meta.entry(*into).or_insert_with(|| gone.clone());
-                m.first_seen_ms = m.first_seen_ms.min(gone.first_seen_ms);
-                m.last_seen_ms = m.last_seen_ms.max(gone.last_seen_ms);
-                m.max_level = m.max_level.max(gone.max_level);
-                for (svc, c) in gone.services {
-                    let e = m.services.entry(svc).or_insert(ServiceCount {
-                        count: 0,
-                        first_seen_ms: c.first_seen_ms,
-                        last_seen_ms: c.last_seen_ms,
-                    });
-                    e.count += c.count;
-                    e.first_seen_ms = e.first_seen_ms.min(c.first_seen_ms);
-                    e.last_seen_ms = e.last_seen_ms.max(c.last_seen_ms);
+                match self.meta.get_mut(into) {
+                    None => {
+                        self.meta.insert(*into, gone);
+                    }
+                    Some(m) => {
+                        m.first_seen_ms = m.first_seen_ms.min(gone.first_seen_ms);
+                        m.last_seen_ms = m.last_seen_ms.max(gone.last_seen_ms);
+                        m.max_level = m.max_level.max(gone.max_level);
+                        for (svc, c) in gone.services {
+                            m.services
+                                .entry(svc)
+                                .or_insert_with(|| ServiceCount::new(c.first_seen_ms))
+                                .absorb(&c);
+                        }
+                    }
                 }
             }
             self.dirty.remove(from);
@@ -124,17 +126,14 @@ impl LiveTemplates {
         m.first_seen_ms = m.first_seen_ms.min(ev.ts_ms);
         m.last_seen_ms = m.last_seen_ms.max(ev.ts_ms);
         m.max_level = m.max_level.max(ev.level);
-        let s = m
-            .services
-            .entry(ev.service.clone())
-            .or_insert(ServiceCount {
-                count: 0,
-                first_seen_ms: ev.ts_ms,
-                last_seen_ms: ev.ts_ms,
-            });
-        s.count += 1;
-        s.first_seen_ms = s.first_seen_ms.min(ev.ts_ms);
-        s.last_seen_ms = s.last_seen_ms.max(ev.ts_ms);
+        match m.services.get_mut(ev.service.as_str()) {
+            Some(s) => s.add(ev.ts_ms, 1),
+            None => {
+                let mut s = ServiceCount::new(ev.ts_ms);
+                s.add(ev.ts_ms, 1);
+                m.services.insert(ev.service.clone(), s);
+            }
+        }
         self.dirty.insert(obs.id);
         Seen {
             id: obs.id,
@@ -236,6 +235,11 @@ mod tests {
             .find(|t| t.text == "session closed for user <*>")
             .unwrap();
         assert_eq!(sess.services["api"].count, 4);
+        assert_eq!(
+            sess.services["api"].per_minute,
+            vec![(0, 4)],
+            "all in minute 0"
+        );
         assert_eq!(sess.aliases.len(), 2);
         assert!(live.take_changes().0.is_empty(), "nothing changed since");
 
