@@ -107,7 +107,7 @@ impl Application {
         let registry = Registry::default();
         let audit = state::trees::Audit::open(store.open_tree("audit")?)?;
         let recovery = crate::api::actions::RecoveryHandle::new(&store, audit)?;
-        let mut root_spec = tree_spec(&cfg, &store, &commit, catalogue, &faults, &registry);
+        let mut root_spec = tree_spec(&cfg, &store, &commit, catalogue.clone(), &faults, &registry);
         root_spec.children.push(crate::recovery::child_spec(
             &cfg, &store, &registry, &recovery,
         ));
@@ -127,6 +127,7 @@ impl Application {
             max_body_bytes: cfg.max_body_bytes,
             wal_limit_bytes: cfg.wal.retention_bytes,
             recovery,
+            catalogue,
         };
         Ok(Application {
             listener,
@@ -276,6 +277,7 @@ fn tree_spec(
             store: store.clone(),
             cfg: StreamsConfig::default(),
         };
+        let detect_store = store.clone();
         ChildSpec::new("detect", Restart::Permanent, move |sup| {
             let (slots, h, th, faults, catalogue, stats) = (
                 slots.clone(),
@@ -285,6 +287,7 @@ fn tree_spec(
                 catalogue.clone(),
                 stats.clone(),
             );
+            let store = detect_store.clone();
             async move {
                 let args = DetectorArgs {
                     catalogue,
@@ -293,6 +296,7 @@ fn tree_spec(
                     health: h,
                     faults,
                     stats: Some(stats),
+                    templates: Some(state::trees::templates::Templates::open(&store)?),
                 };
                 let (r, _) = Actor::spawn_linked(None, Detector, args, sup).await?;
                 put(&slots.detect, r.clone());

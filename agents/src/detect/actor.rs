@@ -1,6 +1,8 @@
-//! `Detector`: scans each batch (signatures, then the statistical detectors
-//! of every metric and log-derived stream) and hands the anomalies
-//! (possibly none: triage commits the cursor for every batch) to triage.
+//! `Detector`: mines each batch's log templates (saved to the store when a
+//! store is given), scans the batch against the signature catalogue, runs
+//! the statistical detectors of every metric and log-derived stream, and
+//! hands the anomalies (possibly none: triage commits the cursor for every
+//! batch) to triage.
 //!
 //! Never blocks on slow work: model refits run on the blocking pool and
 //! come back as [`DetectMsg::Fitted`]; detector snapshots and anomaly
@@ -16,11 +18,15 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use state::trees::anomalies::Anomalies;
 use state::trees::detector_state::DetectorStates;
 use state::{Store, now_ms};
+use state::model::Event;
+use state::trees::templates::Templates;
 
 use super::messages::DetectMsg;
-use super::scan::scan;
+use super::scan::scan_with;
 use super::signatures::Catalogue;
 use super::streams::{StreamBank, StreamsConfig};
+use super::templates::MinerConfig;
+use super::templates::live::LiveTemplates;
 use crate::chaos::Faults;
 use crate::health::StageHealth;
 use crate::triage::messages::TriageMsg;
@@ -42,6 +48,8 @@ pub struct DetectorArgs {
     pub faults: Arc<Faults>,
     /// `None`: signatures only.
     pub stats: Option<StatsArgs>,
+    /// Where mined templates are kept; `None` mines in memory only.
+    pub templates: Option<Templates>,
 }
 
 pub struct Stats {
@@ -55,6 +63,7 @@ pub struct Stats {
 pub struct DetectorState {
     args: DetectorArgs,
     stats: Option<Stats>,
+    live: LiveTemplates,
 }
 
 impl Actor for Detector {
@@ -71,8 +80,12 @@ impl Actor for Detector {
             Some(s) => Some(restore(s.clone()).await?),
             None => None,
         };
+        let live = match &args.templates {
+            Some(t) => LiveTemplates::restore(MinerConfig::default(), t.all()?),
+            None => LiveTemplates::new(MinerConfig::default()),
+        };
         args.health.touch();
-        Ok(DetectorState { args, stats })
+        Ok(DetectorState { args, stats, live })
     }
 
     async fn handle(
@@ -85,7 +98,23 @@ impl Actor for Detector {
         match msg {
             DetectMsg::Batch { ctx, events } => {
                 let n = events.len() as u64;
-                let mut anomalies = scan(&state.args.catalogue, &events);
+                let ids: Vec<Option<u64>> = events
+                    .iter()
+                    .map(|e| match e {
+                        Event::Log(l) => Some(state.live.observe(l).id),
+                        Event::Metric(_) => None,
+                    })
+                    .collect();
+                let live = &state.live;
+                let mut anomalies = scan_with(&state.args.catalogue, &events, |i| {
+                    let id = ids.get(i).copied().flatten()?;
+                    let t = live.miner().get(id)?;
+                    Some((t.id, t.text()))
+                });
+                if let Some(store) = &state.args.templates {
+                    let (upserts, removed) = state.live.take_changes();
+                    store.apply(&upserts, &removed)?;
+                }
                 if let Some(stats) = &mut state.stats {
                     let found = stats.bank.observe(&events);
                     record_anomalies(stats, &anomalies, &found);

@@ -13,9 +13,20 @@ use super::signatures::Catalogue;
 const DETAIL_CHARS: usize = 300;
 
 pub fn scan(catalogue: &Catalogue, events: &[Event]) -> Vec<Anomaly> {
+    scan_with(catalogue, events, |_| None)
+}
+
+/// [`scan`], with `template_of(i)` naming the mined template (id, text) of
+/// event `i`: it is added to the anomaly's evidence, so later stages can
+/// match on the template rather than on one raw line.
+pub fn scan_with(
+    catalogue: &Catalogue,
+    events: &[Event],
+    template_of: impl Fn(usize) -> Option<(u64, String)>,
+) -> Vec<Anomaly> {
     let mut by_key: HashMap<(&str, &str), usize> = HashMap::new();
     let mut out: Vec<Anomaly> = Vec::new();
-    for ev in events {
+    for (i, ev) in events.iter().enumerate() {
         let Event::Log(log) = ev else { continue };
         if log.level < Level::Warn {
             continue;
@@ -32,6 +43,18 @@ pub fn scan(catalogue: &Catalogue, events: &[Event]) -> Vec<Anomaly> {
             None => {
                 by_key.insert((log.service.as_str(), sig.id.as_str()), out.len());
                 let detail: String = log.message.chars().take(DETAIL_CHARS).collect();
+                let mut evidence = vec![Evidence {
+                    signal: format!("signature:{}", sig.id),
+                    weight: 1.0,
+                    detail: detail.clone(),
+                }];
+                if let Some((id, text)) = template_of(i) {
+                    evidence.push(Evidence {
+                        signal: format!("template:{id}"),
+                        weight: 0.0,
+                        detail: text,
+                    });
+                }
                 out.push(Anomaly {
                     ts_ms: log.ts_ms,
                     service: log.service.clone(),
@@ -43,11 +66,7 @@ pub fn scan(catalogue: &Catalogue, events: &[Event]) -> Vec<Anomaly> {
                     auto_fixable: sig.auto_fixable,
                     summary: detail.clone(),
                     count: 1,
-                    evidence: vec![Evidence {
-                        signal: format!("signature:{}", sig.id),
-                        weight: 1.0,
-                        detail,
-                    }],
+                    evidence,
                 });
             }
         }

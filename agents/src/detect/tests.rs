@@ -101,6 +101,7 @@ async fn refits_run_off_the_handler_and_their_models_are_snapshotted() {
             store: store.clone(),
             cfg,
         }),
+        templates: None,
     };
     let (det, handle) = Actor::spawn(None, Detector, args).await.expect("detector");
     let states = DetectorStates::open(&store).expect("tree");

@@ -104,6 +104,15 @@ fn commit_batch(
     if let Some(e) = lookup_err {
         return Err(e.into());
     }
+    let mut incidents = incidents;
+    let now = now_ms();
+    for inc in &mut incidents {
+        let signals: Vec<&state::model::Anomaly> = anomalies
+            .iter()
+            .filter(|a| super::dedup::fingerprint(a) == inc.fingerprint)
+            .collect();
+        super::classify::classify(inc, &signals, now);
+    }
     store.commit_pipeline(ctx.seq, &incidents)?;
     for inc in &incidents {
         if inc.timeline.len() == 1 {

@@ -91,6 +91,7 @@ fn open(
         updated_ms: now_ms,
         trace,
         timeline: Vec::new(),
+        classification: None,
     };
     inc.push_timeline(now_ms, "opened", a.summary.clone());
     inc

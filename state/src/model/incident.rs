@@ -108,6 +108,10 @@ pub struct Incident {
     pub updated_ms: i64,
     pub trace: TraceCarrier,
     pub timeline: Vec<TimelineEntry>,
+    /// Triage's classification and its reasons (absent on records written
+    /// before classification existed).
+    #[serde(default)]
+    pub classification: Option<super::classification::Classification>,
 }
 
 impl Incident {
@@ -175,6 +179,7 @@ mod tests {
             updated_ms: 0,
             trace: TraceCarrier::default(),
             timeline: vec![],
+            classification: None,
         }
     }
 

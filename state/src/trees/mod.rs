@@ -5,6 +5,7 @@ pub mod fix_stats;
 pub mod incidents;
 pub mod meta;
 pub mod rca;
+pub mod templates;
 pub mod wal;
 
 pub use cursors::Cursors;

@@ -6,6 +6,7 @@ pub mod anomalies;
 pub mod error;
 pub mod incidents;
 pub mod ingest;
+pub mod knowledge;
 pub mod metrics;
 pub mod raw;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub wal_limit_bytes: u64,
     /// The recovery stage: actions, approvals, breakers, audit log.
     pub recovery: actions::RecoveryHandle,
+    /// The failure-signature catalogue in use (`GET /signatures`).
+    pub catalogue: Arc<agents::detect::signatures::Catalogue>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -58,6 +61,8 @@ pub fn router(app: AppState) -> Router {
         .route("/actions/breaker/reset", post(actions::reset_breaker))
         .route("/actions/{id}/approve", post(actions::approve))
         .route("/observability/anomalies", get(anomalies::list))
+        .route("/templates", get(knowledge::templates))
+        .route("/signatures", get(knowledge::signatures))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)

@@ -11,13 +11,15 @@
 //! A line that joins no template starts a new one. Templates generalise when
 //! evidence says a position is a variable: once `merge_after` templates of a
 //! leaf differ from each other in exactly one position (and agree on every
-//! other), they merge into one template with a wildcard there. The oldest id
+//! other), they merge into one template with a wildcard there
+//! (`merge_after_keyed` for a `key=value` token; a position already holding
+//! a masked number merges at once). The oldest id
 //! survives and the others are recorded as its aliases, so an id handed out
 //! earlier always resolves ([`Miner::resolve`]). Why not Drain's similarity
 //! threshold: a threshold merges `Too many authentication failures for root`
 //! with `... for admin` (6 of 7 tokens equal) although they are different
 //! events, and must be tuned per system; counting distinct values at one
-//! position needs no tuning and only merges once a value has been seen to
+//! position needs no per-system tuning and only merges once a value has been seen to
 //! vary.
 
 use std::collections::HashMap;
@@ -37,16 +39,29 @@ pub struct MinerConfig {
     /// Distinct values at one position, with all else equal, after which
     /// the position becomes a wildcard.
     pub merge_after: usize,
+    /// The same for a `key=value` token: the values of a named field are
+    /// more often a small set of distinct cases (`user=root`,
+    /// `mode=replica`), so they need more evidence to become a variable.
+    pub merge_after_keyed: usize,
     /// Tokens mined per line; the rest of a longer line is ignored.
     pub max_tokens: usize,
+    /// Live templates kept at most: past it, a line that fits no template
+    /// is not mined (id [`UNMINED`]) instead of growing memory without
+    /// bound on pathological input.
+    pub max_templates: usize,
 }
+
+/// The id of a line that was not mined because the template limit was hit.
+pub const UNMINED: u64 = 0;
 
 impl Default for MinerConfig {
     fn default() -> Self {
         Self {
             prefix_tokens: 2,
-            merge_after: 4,
+            merge_after: 3,
+            merge_after_keyed: 4,
             max_tokens: 128,
+            max_templates: 100_000,
         }
     }
 }
@@ -83,10 +98,17 @@ impl Template {
                 s.push(' ');
             }
             match slot {
-                Slot::Any => s.push_str(WILDCARD),
+                Slot::Any => match self.shown.get(i) {
+                    // A `key=<*>` kept from the merged values.
+                    Some(Some(keyed)) => s.push_str(keyed),
+                    _ => s.push_str(WILDCARD),
+                },
                 Slot::Lit(m) if m == WILDCARD => s.push_str(WILDCARD),
+                // An identifier with a number glued to letters (`ssh2`,
+                // `eth0`) reads better as itself while it never varied; a
+                // value after punctuation (`uid=0`, `[42]`) is a variable.
                 Slot::Lit(m) => match self.shown.get(i) {
-                    Some(Some(orig)) => s.push_str(orig),
+                    Some(Some(orig)) if glued_to_letters(m) => s.push_str(orig),
                     _ => s.push_str(m),
                 },
             }
@@ -145,6 +167,7 @@ impl Miner {
         Miner {
             cfg: MinerConfig {
                 merge_after: cfg.merge_after.max(2),
+                merge_after_keyed: cfg.merge_after_keyed.max(2),
                 max_tokens: cfg.max_tokens.max(1),
                 ..cfg
             },
@@ -231,9 +254,12 @@ impl Miner {
             if let Some(prev) = self.spans.last().copied() {
                 // A list of values (`blk_1 blk_2 blk_3`) is one variable:
                 // a repeated masked token folds into the one before.
+                // (Only whole values or identifiers: `11:` after `1.2.3.4:`
+                // is a second field, not a list.)
                 if kind != Masked::Literal
                     && prev.2 != Masked::Literal
                     && self.buf[prev.0..prev.1] == self.buf[start..]
+                    && (kind == Masked::Full || self.buf[start..].chars().any(char::is_alphabetic))
                 {
                     self.buf.truncate(start);
                     if let Some(o) = self.originals.last_mut() {
@@ -305,10 +331,15 @@ impl Miner {
                         });
                 if fits {
                     t.count += 1;
-                    for (i, shown) in t.shown.iter_mut().enumerate() {
+                    for (i, (shown, slot)) in t.shown.iter_mut().zip(&t.slots).enumerate() {
                         if let Some(orig) = shown {
                             let (s, e) = self.originals[i];
-                            if orig.as_str() != &line[s..e] {
+                            let tok = &line[s..e];
+                            let keeps = match slot {
+                                Slot::Any => tok.starts_with(orig.trim_end_matches(WILDCARD)),
+                                Slot::Lit(_) => orig.as_str() == tok,
+                            };
+                            if !keeps {
                                 *shown = None;
                             }
                         }
@@ -322,6 +353,13 @@ impl Miner {
             }
         }
 
+        if self.templates.len() >= self.cfg.max_templates {
+            return Observation {
+                id: UNMINED,
+                created: false,
+                merged: Vec::new(),
+            };
+        }
         let id = self.next_id;
         self.next_id += 1;
         let slots: Vec<Slot> = self
@@ -392,6 +430,8 @@ impl Miner {
                     .is_some_and(|t| t.slots[p] == Slot::Lit(WILDCARD.to_owned()))
             }) {
                 2
+            } else if matches!(&me.slots[p], Slot::Lit(v) if v.contains('=')) {
+                self.cfg.merge_after_keyed
             } else {
                 self.cfg.merge_after
             };
@@ -399,6 +439,20 @@ impl Miner {
                 continue;
             }
             let survivor = *group.iter().min()?;
+            // The values' common `key=`, if they share one, stays visible.
+            let keys: Vec<Option<&str>> = group
+                .iter()
+                .map(|o| match self.templates.get(o).map(|t| &t.slots[p]) {
+                    Some(Slot::Lit(v)) => v.find('=').map(|e| &v[..=e]),
+                    _ => None,
+                })
+                .collect();
+            let keyed = match keys.first() {
+                Some(Some(k)) if keys.iter().all(|x| x == &Some(*k)) => {
+                    Some(format!("{k}{WILDCARD}"))
+                }
+                _ => None,
+            };
             let mut acc = self.templates.remove(&survivor)?;
             acc.slots[p] = Slot::Any;
             for &o in group.iter().filter(|&&o| o != survivor) {
@@ -417,7 +471,7 @@ impl Miner {
                 }
                 merged.push((o, survivor));
             }
-            acc.shown[p] = None;
+            acc.shown[p] = keyed;
             self.templates.insert(survivor, acc);
             if let Some(leaf) = self.leaves.get_mut(&key) {
                 leaf.retain(|o| *o == survivor || !group.contains(o));
@@ -426,6 +480,20 @@ impl Miner {
         }
         None
     }
+}
+
+/// Every `<*>` of a masked token directly follows a letter.
+fn glued_to_letters(masked: &str) -> bool {
+    let mut rest = masked;
+    let mut any = false;
+    while let Some(p) = rest.find(WILDCARD) {
+        if !rest[..p].chars().last().is_some_and(|c| c.is_alphabetic()) {
+            return false;
+        }
+        any = true;
+        rest = &rest[p + WILDCARD.len()..];
+    }
+    any
 }
 
 fn is_calendar_word(w: &str) -> bool {
@@ -474,13 +542,12 @@ mod tests {
         let first = m.add("Invalid user webmaster from 1.2.3.4").id;
         let second = m.add("Invalid user test from 1.2.3.5").id;
         assert_ne!(first, second, "two values are not yet a variable");
-        m.add("Invalid user oracle from 1.2.3.6");
-        let last = m.add("Invalid user admin from 1.2.3.7");
+        let last = m.add("Invalid user oracle from 1.2.3.6");
         assert_eq!(last.id, first, "the oldest id survives");
-        assert_eq!(last.merged.len(), 3);
+        assert_eq!(last.merged.len(), 2);
         assert_eq!(m.resolve(second), first);
         assert_eq!(text(&m, second), "Invalid user <*> from <*>");
-        assert_eq!(m.get(first).unwrap().count, 4);
+        assert_eq!(m.get(first).unwrap().count, 3);
         // New values now join without creating anything.
         let next = m.add("Invalid user zzz from 9.9.9.9");
         assert!(!next.created);
@@ -512,6 +579,39 @@ mod tests {
     }
 
     #[test]
+    fn a_merged_key_value_keeps_its_key() {
+        let mut m = Miner::new(MinerConfig::default());
+        let mut id = 0;
+        for u in ["root", "admin", "test"] {
+            id = m.add(&format!("auth failure; rhost=1.2.3.4 user={u}")).id;
+        }
+        assert_ne!(
+            m.resolve(1),
+            m.resolve(3),
+            "three values of a field are still cases"
+        );
+        for u in ["guest", "oracle"] {
+            id = m.add(&format!("auth failure; rhost=1.2.3.4 user={u}")).id;
+        }
+        assert_eq!(text(&m, id), "auth failure; rhost=<*> user=<*>");
+        m.add("auth failure; rhost=1.2.3.4 x");
+        assert_eq!(text(&m, id), "auth failure; rhost=<*> <*>");
+    }
+
+    #[test]
+    fn the_template_limit_stops_growth_but_not_matching() {
+        let mut m = Miner::new(MinerConfig {
+            max_templates: 2,
+            ..MinerConfig::default()
+        });
+        let a = m.add("alpha one").id;
+        m.add("beta two");
+        assert_eq!(m.add("gamma three").id, UNMINED);
+        assert_eq!(m.add("alpha one").id, a);
+        assert_eq!(m.templates().count(), 2);
+    }
+
+    #[test]
     fn two_values_stay_two_events() {
         let mut m = Miner::new(MinerConfig::default());
         let root = m.add("Disconnecting: Too many authentication failures for root [preauth]");
@@ -535,7 +635,7 @@ mod tests {
     #[test]
     fn restore_keeps_ids_aliases_and_matching() {
         let mut m = Miner::new(MinerConfig::default());
-        for u in ["a", "b", "c", "d"] {
+        for u in ["a", "b", "c"] {
             m.add(&format!("session closed for user {u}"));
         }
         let kept: Vec<Template> = m.templates().cloned().collect();
@@ -544,6 +644,10 @@ mod tests {
         let o = r.add("session closed for user e");
         assert!(!o.created);
         assert_eq!(r.resolve(2), o.id);
-        assert_eq!(r.add("something else entirely").id, 5);
+        assert_eq!(
+            r.add("something else entirely").id,
+            4,
+            "ids continue after the aliases"
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! and count-based generalisation). Pure: the detect actor and the Loghub
 //! evaluation both drive [`Miner`].
 
+pub mod live;
 pub mod mask;
 pub mod miner;
 
 pub use mask::{Masked, WILDCARD, mask_token};
-pub use miner::{Miner, MinerConfig, Observation, Slot, Template};
+pub use miner::{Miner, MinerConfig, Observation, Slot, Template, UNMINED};
