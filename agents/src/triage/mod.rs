@@ -8,5 +8,6 @@
 //! committed cursor) is skipped, so nothing is counted twice.
 
 pub mod actor;
+pub mod correlate;
 pub mod dedup;
 pub mod messages;
