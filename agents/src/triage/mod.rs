@@ -10,4 +10,5 @@
 pub mod actor;
 pub mod correlate;
 pub mod dedup;
+pub mod link;
 pub mod messages;

@@ -5,6 +5,7 @@ pub mod error;
 pub mod incidents;
 pub mod ingest;
 pub mod metrics;
+pub mod rca;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Above this many unprocessed write-ahead bytes, ingest answers 503.
     pub wal_limit_bytes: u64,
+    /// Knowledge base, dependency graph and rca/fixes stores.
+    pub rca: Arc<agents::rca::shared::RcaShared>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -47,6 +50,13 @@ pub fn router(app: AppState) -> Router {
         .route("/incidents/{id}", get(incidents::get))
         .route("/incidents/{id}/{action}", post(incidents::transition))
         .route("/observability/agents", get(agents_status))
+        .route("/kb/causes", get(rca::list_causes).post(rca::add_cause))
+        .route("/incidents/{id}/rca", get(rca::incident_rca))
+        .route("/incidents/{id}/similar", get(rca::similar))
+        .route("/incidents/{id}/feedback", post(rca::feedback))
+        .route("/fixes/stats", get(rca::fix_stats))
+        .route("/topology", get(rca::topology))
+        .route("/silences", get(rca::list_silences).post(rca::add_silence))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)
