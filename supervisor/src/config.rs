@@ -73,6 +73,47 @@ pub struct Config {
     /// Notification channels, routing, retries.
     #[serde(default)]
     pub notify: agents::notify::config::NotifyConfig,
+    /// Root-cause analysis, correlation and fix selection.
+    pub rca: RcaConfig,
+}
+
+/// `[rca]`: the dependency graph, correlation windows, the knowledge base
+/// file and fix-selection settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RcaConfig {
+    /// Service → the services it calls (`api = ["orders-db", "redis"]`).
+    pub dependencies: std::collections::BTreeMap<String, Vec<String>>,
+    /// Service → component kind (`orders-db = "database"`): lets causes
+    /// specific to a kind (database, cache, queue, dns, external, auth) apply.
+    pub kinds: std::collections::BTreeMap<String, String>,
+    /// A TOML file of extra causes (same id overrides a built-in).
+    pub causes_file: Option<PathBuf>,
+    /// Signals of linked services this close to an incident join it.
+    pub correlation_window: Dur,
+    /// An incident re-opened this soon after being resolved is flapping.
+    pub flap_window: Dur,
+    /// Resolve incidents whose signals stayed quiet this long (`0s` = never).
+    pub auto_resolve_after: Dur,
+    /// A fix tried on a target is not proposed again for it within this time.
+    pub fix_cooldown: Dur,
+    /// Rank fixes by a draw from their posterior (exploration) instead of its mean.
+    pub thompson_sampling: bool,
+}
+
+impl Default for RcaConfig {
+    fn default() -> Self {
+        Self {
+            dependencies: Default::default(),
+            kinds: Default::default(),
+            causes_file: None,
+            correlation_window: Dur(Duration::from_secs(5 * 60)),
+            flap_window: Dur(Duration::from_secs(30 * 60)),
+            auto_resolve_after: Dur(Duration::ZERO),
+            fix_cooldown: Dur(Duration::from_secs(10 * 60)),
+            thompson_sampling: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -121,6 +162,7 @@ impl Default for Config {
             signatures_file: None,
             recovery: Default::default(),
             notify: Default::default(),
+            rca: RcaConfig::default(),
         }
     }
 }
@@ -244,6 +286,16 @@ impl Config {
         }
         errors.extend(self.recovery.validate());
         errors.extend(self.notify.validate());
+        if self.rca.correlation_window.0.is_zero() {
+            errors.push("rca.correlation_window: must be greater than 0".into());
+        }
+        for (svc, deps) in &self.rca.dependencies {
+            if deps.iter().any(|d| d == svc) {
+                errors.push(format!(
+                    "rca.dependencies.{svc}: a service cannot depend on itself"
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {

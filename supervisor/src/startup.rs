@@ -6,7 +6,9 @@
 //! ```text
 //! root (one-for-one)
 //! ├── pipeline (rest-for-one; started downstream first)
-//! │   ├── triage    folds anomalies into incidents, commits the cursor
+//! │   ├── fixes     ranks fixes for each diagnosis, stores the plan
+//! │   ├── rca       ranks root causes of each changed incident
+//! │   ├── triage    folds anomalies into incidents (correlating linked services), commits the cursor
 //! │   ├── detect    signatures → anomalies
 //! │   └── ingest    write-ahead log → detect, by cursor
 //! ├── retention     trims processed write-ahead records
@@ -28,12 +30,19 @@ use agents::detect::actor::{Detector, DetectorArgs, StatsArgs};
 use agents::detect::messages::DetectMsg;
 use agents::detect::signatures::{BUILTIN, Catalogue};
 use agents::detect::streams::StreamsConfig;
+use agents::fixes::actor::{Planner, PlannerArgs};
+use agents::fixes::messages::FixesMsg;
 use agents::health::StageHealth;
 use agents::ingest::actor::{Ingestor, IngestorArgs};
 use agents::ingest::commit::GroupCommit;
 use agents::ingest::retention::{Retention, RetentionArgs};
+use agents::rca::actor::{Analyst, AnalystArgs};
+use agents::rca::messages::RcaMsg;
+use agents::rca::shared::{RcaSettings, RcaShared};
 use agents::triage::actor::{Triager, TriagerArgs};
+use agents::triage::correlate::CorrelateConfig;
 use agents::triage::dedup::DedupConfig;
+use agents::triage::link::RcaLink;
 use agents::triage::messages::TriageMsg;
 use anyhow::Context;
 use ractor::{Actor, ActorRef};
@@ -69,6 +78,8 @@ pub struct Application {
 /// Latest reference of each stage, for the stages upstream of it.
 #[derive(Default)]
 struct Slots {
+    fixes: Mutex<Option<ActorRef<FixesMsg>>>,
+    rca: Mutex<Option<ActorRef<RcaMsg>>>,
     triage: Mutex<Option<ActorRef<TriageMsg>>>,
     detect: Mutex<Option<ActorRef<DetectMsg>>>,
 }
@@ -102,12 +113,21 @@ impl Application {
             None => None,
         };
         let catalogue = Arc::new(Catalogue::from_toml(BUILTIN, user_signatures.as_deref())?);
+        let rca = Arc::new(rca_shared(&cfg, &store)?);
         let commit = GroupCommit::start(store.clone());
         let faults = Arc::new(Faults::default());
         let registry = Registry::default();
         let audit = state::trees::Audit::open(store.open_tree("audit")?)?;
         let recovery = crate::api::actions::RecoveryHandle::new(&store, audit)?;
-        let mut root_spec = tree_spec(&cfg, &store, &commit, catalogue.clone(), &faults, &registry);
+        let mut root_spec = tree_spec(
+            &cfg,
+            &store,
+            &commit,
+            catalogue.clone(),
+            &faults,
+            &registry,
+            &rca,
+        );
         root_spec.children.push(crate::recovery::child_spec(
             &cfg, &store, &registry, &recovery,
         ));
@@ -128,6 +148,7 @@ impl Application {
             wal_limit_bytes: cfg.wal.retention_bytes,
             recovery,
             catalogue,
+            rca,
         };
         Ok(Application {
             listener,
@@ -215,6 +236,31 @@ impl Application {
     }
 }
 
+fn rca_shared(cfg: &Config, store: &Store) -> anyhow::Result<RcaShared> {
+    let user_causes = match &cfg.rca.causes_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading causes file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let ms = |d: Duration| d.as_millis() as i64;
+    let settings = RcaSettings {
+        dependencies: cfg.rca.dependencies.clone(),
+        kinds: cfg.rca.kinds.clone(),
+        user_causes,
+        correlate: CorrelateConfig {
+            window_ms: ms(cfg.rca.correlation_window.0),
+            flap_window_ms: ms(cfg.rca.flap_window.0),
+            quiet_ms: ms(cfg.rca.auto_resolve_after.0),
+        },
+        fix_cooldown_ms: ms(cfg.rca.fix_cooldown.0),
+        thompson: cfg.rca.thompson_sampling,
+    };
+    RcaShared::load(store, settings).context("loading the knowledge base of causes")
+}
+
+#[allow(clippy::too_many_arguments)]
 fn tree_spec(
     cfg: &Config,
     store: &Store,
@@ -222,6 +268,7 @@ fn tree_spec(
     catalogue: Arc<Catalogue>,
     faults: &Arc<Faults>,
     registry: &Registry,
+    rca: &Arc<RcaShared>,
 ) -> SupervisorSpec {
     let intensity = Intensity {
         max_restarts: cfg.supervision.max_restarts,
@@ -229,6 +276,8 @@ fn tree_spec(
     };
     let shutdown = cfg.supervision.shutdown_timeout.0;
     let slots = Arc::new(Slots::default());
+    let fixes_h = Arc::new(StageHealth::default());
+    let rca_h = Arc::new(StageHealth::default());
     let triage_h = Arc::new(StageHealth::default());
     let detect_h = Arc::new(StageHealth::default());
     let ingest_h = Arc::new(StageHealth::default());
@@ -236,7 +285,46 @@ fn tree_spec(
         store.cursors().get(PIPELINE).unwrap_or(0),
     ));
 
+    let fixes = {
+        let (shared, slots, h) = (rca.clone(), slots.clone(), fixes_h.clone());
+        ChildSpec::new("fixes", Restart::Permanent, move |sup| {
+            let args = PlannerArgs {
+                shared: shared.clone(),
+                health: h.clone(),
+            };
+            let slots = slots.clone();
+            async move {
+                let (r, _) = Actor::spawn_linked(None, Planner, args, sup).await?;
+                put(&slots.fixes, r.clone());
+                Ok(r.get_cell())
+            }
+        })
+        .with_health(fixes_h.clone())
+        .with_shutdown(shutdown)
+    };
+
+    let analyst = {
+        let (shared, slots, h) = (rca.clone(), slots.clone(), rca_h.clone());
+        ChildSpec::new("rca", Restart::Permanent, move |sup| {
+            let (shared, slots, h) = (shared.clone(), slots.clone(), h.clone());
+            async move {
+                let args = AnalystArgs {
+                    shared,
+                    fixes: Some(take(&slots.fixes, "fixes")?),
+                    health: h,
+                    tick: Duration::from_secs(5),
+                };
+                let (r, _) = Actor::spawn_linked(None, Analyst, args, sup).await?;
+                put(&slots.rca, r.clone());
+                Ok(r.get_cell())
+            }
+        })
+        .with_health(rca_h.clone())
+        .with_shutdown(shutdown)
+    };
+
     let triage = {
+        let rca = rca.clone();
         let (store, slots, h, faults, committed) = (
             store.clone(),
             slots.clone(),
@@ -248,15 +336,27 @@ fn tree_spec(
             window_ms: cfg.triage.dedup_window.0.as_millis() as i64,
         };
         ChildSpec::new("triage", Restart::Permanent, move |sup| {
-            let args = TriagerArgs {
-                store: store.clone(),
-                dedup: dedup.clone(),
-                health: h.clone(),
-                faults: faults.clone(),
-                committed: committed.clone(),
-            };
+            let (store, dedup, h, faults, committed, rca) = (
+                store.clone(),
+                dedup.clone(),
+                h.clone(),
+                faults.clone(),
+                committed.clone(),
+                rca.clone(),
+            );
             let slots = slots.clone();
             async move {
+                let args = TriagerArgs {
+                    store,
+                    dedup,
+                    health: h,
+                    faults,
+                    committed,
+                    rca: Some(RcaLink {
+                        shared: rca,
+                        analyst: take(&slots.rca, "rca")?,
+                    }),
+                };
                 let (r, _) = Actor::spawn_linked(None, Triager, args, sup).await?;
                 put(&slots.triage, r.clone());
                 Ok(r.get_cell())
@@ -353,7 +453,7 @@ fn tree_spec(
         strategy: Strategy::RestForOne,
         intensity,
         stuck_after: Some(cfg.supervision.stuck_after.0),
-        children: vec![triage, detect, ingest],
+        children: vec![fixes, analyst, triage, detect, ingest],
     };
 
     let retention = {

@@ -11,4 +11,6 @@
 //!
 //! - [`rank`]: the pure ranking.
 
+pub mod actor;
+pub mod messages;
 pub mod rank;

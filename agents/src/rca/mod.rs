@@ -16,9 +16,12 @@
 //! - [`scenario`]: the recorded-incident format of the evaluation and its replay.
 //! - [`metric_rank`]: root-cause ranking of nodes from metrics alone.
 
+pub mod actor;
 pub mod kb;
+pub mod messages;
 pub mod metric_rank;
 pub mod observe;
 pub mod scenario;
 pub mod score;
+pub mod shared;
 pub mod topology;

@@ -63,6 +63,28 @@ impl CoOccurrence {
         }
     }
 
+    /// A service joined an episode already under way: count it and its
+    /// pairs with the services already there.
+    pub fn observe_join(&mut self, existing: &[(String, i64)], new: (&str, i64)) {
+        *self.seen.entry(new.0.to_string()).or_default() += 1;
+        for (s, t) in existing {
+            if s == new.0 {
+                continue;
+            }
+            let (first, later) = if *t <= new.1 {
+                (s.as_str(), new.0)
+            } else {
+                (new.0, s.as_str())
+            };
+            *self
+                .pairs
+                .entry(first.to_string())
+                .or_default()
+                .entry(later.to_string())
+                .or_default() += 1;
+        }
+    }
+
     /// Learned edges caller → callee with confidence at least `min_conf`
     /// and at least `min_support` joint episodes.
     pub fn edges(&self, min_support: u64, min_conf: f64) -> Vec<Edge> {

@@ -24,12 +24,15 @@ pub struct TriagerArgs {
     pub faults: Arc<Faults>,
     /// Published after every commit; ingest watches it for flow control.
     pub committed: Arc<watch::Sender<u64>>,
+    /// Cross-service correlation and the hand-over to rca (optional).
+    pub rca: Option<super::link::RcaLink>,
 }
 
 pub struct TriagerState {
     args: TriagerArgs,
     ids: IdGen,
     committed: u64,
+    correlator: super::correlate::Correlator,
 }
 
 impl Actor for Triager {
@@ -45,10 +48,15 @@ impl Actor for Triager {
         let committed = args.store.cursors().get(PIPELINE)?;
         let ids = IdGen::starting_after(args.store.incidents().max_id()?);
         args.health.touch();
+        let correlator = match &args.rca {
+            Some(l) => l.correlator(&args.store),
+            None => Default::default(),
+        };
         Ok(TriagerState {
             args,
             ids,
             committed,
+            correlator,
         })
     }
 
@@ -84,10 +92,15 @@ fn commit_batch(
     }
     let store = &state.args.store;
     let mut lookup_err = None;
+    let mut link = state.args.rca.as_ref().map(|l| l.batch(anomalies));
+    let correlator = &state.correlator;
     let incidents = fold(
         anomalies,
         |fp| match store.incidents().by_fingerprint(fp) {
-            Ok(i) => i,
+            Ok(i) => match &mut link {
+                Some(l) => l.lookup(store, correlator, i, fp),
+                None => i,
+            },
             Err(e) => {
                 lookup_err = Some(e);
                 None
@@ -113,7 +126,14 @@ fn commit_batch(
             .collect();
         super::classify::classify(inc, &signals, now);
     }
+    let (incidents, moved) = match &mut link {
+        Some(l) => l.finish(incidents, now),
+        None => (incidents, Vec::new()),
+    };
     store.commit_pipeline(ctx.seq, &incidents)?;
+    if let Some(l) = link {
+        l.hand_over(&mut state.correlator, &incidents, &moved, anomalies);
+    }
     for inc in &incidents {
         if inc.timeline.len() == 1 {
             let span = tracing::info_span!(

@@ -9,5 +9,7 @@
 
 pub mod actor;
 pub mod classify;
+pub mod correlate;
 pub mod dedup;
+pub mod link;
 pub mod messages;

@@ -68,6 +68,32 @@ impl RcaTrees {
         Ok(())
     }
 
+    /// Atomically change the result of `id` (created from the default when
+    /// missing): rca writes the diagnosis, fixes the plan, neither loses the
+    /// other's part.
+    pub fn update_result(
+        &self,
+        id: Id,
+        mut f: impl FnMut(&mut RcaResult),
+    ) -> Result<RcaResult, StoreError> {
+        loop {
+            let old = self.results.get(id.key())?;
+            let mut r: RcaResult = match &old {
+                Some(v) => dec("rca_results", v)?,
+                None => RcaResult::default(),
+            };
+            f(&mut r);
+            let new = enc(&r)?;
+            if self
+                .results
+                .compare_and_swap(id.key(), old, Some(new))?
+                .is_ok()
+            {
+                return Ok(r);
+            }
+        }
+    }
+
     /// Newest first, at most `limit`.
     pub fn recent_results(&self, limit: usize) -> Result<Vec<(Id, RcaResult)>, StoreError> {
         let mut out = Vec::new();

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod knowledge;
 pub mod metrics;
 pub mod raw;
+pub mod rca;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub recovery: actions::RecoveryHandle,
     /// The failure-signature catalogue in use (`GET /signatures`).
     pub catalogue: Arc<agents::detect::signatures::Catalogue>,
+    /// Knowledge base, dependency graph and rca/fixes stores.
+    pub rca: Arc<agents::rca::shared::RcaShared>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -63,6 +66,13 @@ pub fn router(app: AppState) -> Router {
         .route("/observability/anomalies", get(anomalies::list))
         .route("/templates", get(knowledge::templates))
         .route("/signatures", get(knowledge::signatures))
+        .route("/kb/causes", get(rca::list_causes).post(rca::add_cause))
+        .route("/incidents/{id}/rca", get(rca::incident_rca))
+        .route("/incidents/{id}/similar", get(rca::similar))
+        .route("/incidents/{id}/feedback", post(rca::feedback))
+        .route("/fixes/stats", get(rca::fix_stats))
+        .route("/topology", get(rca::topology))
+        .route("/silences", get(rca::list_silences).post(rca::add_silence))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)
