@@ -239,9 +239,15 @@ impl RecovererState {
             };
             let risk = action.risk.max(step.risk);
             let now = now_ms();
-            let (decision, page) =
-                self.guard
-                    .decide(&step.target, risk, step.needs_approval, approved, now);
+            let escalating = i.step > 0;
+            let (decision, page) = self.guard.decide_step(
+                &step.target,
+                risk,
+                step.needs_approval,
+                approved,
+                escalating,
+                now,
+            );
             if let Some(p) = page {
                 self.page(&i, p)?;
             }

@@ -346,3 +346,18 @@ async fn restart_agent_goes_through_the_callback() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_command_that_daemonizes_returns_when_it_exits() {
+    // The background sleep keeps stdout open after the shell exits.
+    let started = Instant::now();
+    let r = run_command(
+        "/bin/sh",
+        &["-c".into(), "echo started; sleep 30 & exit 0".into()],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.stdout, "started\n");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

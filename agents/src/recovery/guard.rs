@@ -146,6 +146,21 @@ impl Guard {
         approved: bool,
         now: i64,
     ) -> (Decision, Option<Page>) {
+        self.decide_step(target, risk, needs_approval, approved, false, now)
+    }
+
+    /// As [`Guard::decide`]; `escalating` = the next fix of a plan whose
+    /// previous fix just failed: it goes to another layer at once instead
+    /// of backing off (budget, breakers and approval still apply).
+    pub fn decide_step(
+        &mut self,
+        target: &str,
+        risk: Risk,
+        needs_approval: bool,
+        approved: bool,
+        escalating: bool,
+        now: i64,
+    ) -> (Decision, Option<Page>) {
         self.prune(now);
         if self.cfg.silenced.iter().any(|s| s == target) {
             return (Decision::Skip(Skip::Silenced), None);
@@ -174,6 +189,7 @@ impl Guard {
             t.breaker = Breaker::HalfOpen;
         }
         if t.consecutive_failures > 0
+            && !escalating
             && let Some(last) = t.last_attempt_ms
         {
             let shift = (t.consecutive_failures - 1).min(30);
