@@ -24,7 +24,7 @@ DEMO="127.0.0.1:$DEMO_PORT"
 flag=""
 [ "$PROFILE" = release ] && flag="--release"
 cargo build -q $flag -p supervisor -p demo
-BIN="${CARGO_TARGET_DIR:-target}/$PROFILE"
+BIN=$(cd "${CARGO_TARGET_DIR:-target}/$PROFILE" && pwd)
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -69,6 +69,10 @@ dedup_window = "1h"
 [recovery]
 mode = "auto"
 allowed_hosts = ["$DEMO"]
+# The default budget (3 attempts per target per 10 min) would escalate the
+# third kind of fault on the same target to humans: raised for the demo.
+[recovery.budget]
+max_attempts = 20
 [recovery.actions.reset_demo]
 layer = "application"
 risk = "low"
@@ -77,7 +81,7 @@ $HEALTH
 [recovery.actions.restart_demo]
 layer = "service"
 risk = "low"
-kind = { type = "command", program = "/usr/bin/setsid", args = ["-f", "$PWD/$BIN/demo", "--listen", "$DEMO", "--ship-to", "$SUP/ingest/logs", "--pid-file", "$WORK/demo.pid"], timeout = "5s" }
+kind = { type = "command", program = "/usr/bin/setsid", args = ["-f", "$BIN/demo", "--listen", "$DEMO", "--ship-to", "$SUP/ingest/logs", "--pid-file", "$WORK/demo.pid"], timeout = "5s" }
 $HEALTH
 TOML
 
@@ -113,7 +117,7 @@ for kind in $KINDS; do
   echo
   seen=$(curl -fs "$SUP/actions" | jq '.audit | last | .seq // 0')
   t0=$(date +%s%3N)
-  say "BREAK  demo: $kind"
+  say "break               demo: $kind"
   curl -s -m 3 -X POST "http://$DEMO/fault/$kind" > /dev/null || true
   deadline=$(( $(date +%s) + 60 ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -126,12 +130,12 @@ for kind in $KINDS; do
       inc=$(echo "$row" | jq -r '.incident_id'); detail=$(echo "$row" | jq -r '.detail' | cut -c1-90)
       if [ "$d" = proposed ]; then
         title=$(curl -fs "$SUP/incidents/$inc" | jq -r '"\(.kind) [\(.severity)] \(.title)"')
-        say "DETECT incident $inc opened: $title (+$(( at - t0 )) ms)"
+        say "detected            incident $inc opened: $title (+$(( at - t0 )) ms)"
       fi
-      say "$(printf '%-6s' "${d:0:6}") $fix: $detail (+$(( at - t0 )) ms)"
+      say "$(printf '%-19s' "$d") $fix: $detail (+$(( at - t0 )) ms)"
       if [ "$d" = verified ]; then
         status=$(curl -fs "$SUP/incidents/$inc" | jq -r .status)
-        say "HEALED incident $inc is $status; fault -> verified heal $(( at - t0 )) ms"
+        say "healed              incident $inc is $status; fault -> verified heal $(( at - t0 )) ms"
         sed -i "/^$inc\$/d" "$WORK/planned"
         continue 3
       fi
