@@ -70,8 +70,20 @@ impl Actor for Recoverer {
         }
         myself.send_interval(args.tick, || RecoveryMsg::Tick);
         args.health.touch();
+        let mut guard = Guard::new((*args.config).clone());
+        // Budgets, breakers and a storm halt survive a restart.
+        let since = now_ms() - guard.horizon_ms();
+        let recent = args.audit.recent_since(since)?;
+        guard.replay(recent.iter().map(|e| {
+            (
+                e.draft.decision.as_str(),
+                e.draft.target.as_str(),
+                e.draft.detail.as_str(),
+                e.draft.ts_ms,
+            )
+        }));
         Ok(RecovererState {
-            guard: Guard::new((*args.config).clone()),
+            guard,
             args,
             intents,
             ids,

@@ -288,6 +288,47 @@ impl Guard {
         }
     }
 
+    /// Halt automation (the storm breaker tripped at `since_ms`).
+    pub fn halt(&mut self, since_ms: i64) {
+        self.halted_since_ms = Some(since_ms);
+    }
+
+    /// How far back decisions matter (budget, storm window, cooldown).
+    pub fn horizon_ms(&self) -> i64 {
+        self.cfg
+            .budget
+            .period
+            .ms()
+            .max(self.cfg.storm.period.ms())
+            .max(self.cfg.breaker.cooldown.ms())
+            .max(self.cfg.budget.backoff_max.ms())
+    }
+
+    /// Rebuild the state from audit decisions, oldest first: `executing`
+    /// starts, `verified` / `failed` / `verification_failed` finish, a
+    /// storm page halts, `breaker_reset` resets. So budgets, breakers and
+    /// a storm halt survive a restart of the recovery stage.
+    pub fn replay<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a str, &'a str, &'a str, i64)>,
+    ) {
+        for (decision, target, detail, ts) in entries {
+            match decision {
+                "executing" => self.started(target, ts),
+                "verified" => {
+                    self.finished(target, true, ts);
+                }
+                "failed" | "verification_failed" => {
+                    // A page this would return went out before the restart.
+                    self.finished(target, false, ts);
+                }
+                "paged" if detail.contains("\"storm\"") => self.halt(ts),
+                "breaker_reset" => self.reset_storm(),
+                _ => {}
+            }
+        }
+    }
+
     pub fn set_chaos_abort(&mut self, on: bool) {
         self.chaos_abort = on;
     }
@@ -439,6 +480,37 @@ mod tests {
         g.started("api", 121_000);
         assert!(g.finished("api", true, 121_100).is_none());
         assert_eq!(g.targets["api"].breaker, Breaker::Closed);
+    }
+
+    #[test]
+    fn replayed_decisions_restore_budget_breaker_and_halt() {
+        let mut c = cfg(Mode::Auto);
+        c.breaker.failures = 2;
+        let mut g = Guard::new(c.clone());
+        g.replay([
+            ("executing", "api", "", 0),
+            ("failed", "api", "", 10),
+            ("executing", "api", "", 6_000),
+            ("verification_failed", "api", "", 7_000),
+        ]);
+        assert!(matches!(
+            g.decide("api", Risk::Low, false, false, 8_000).0,
+            Decision::Skip(Skip::BreakerOpen { .. })
+        ));
+        // No second page for the breaker that opened before the restart.
+        assert!(g.targets["api"].paged);
+        assert!(g.finished("api", false, 9_000).is_none());
+        let mut g = Guard::new(c);
+        g.replay([("paged", "", "{\"page\":\"storm\",\"actions\":10}", 5)]);
+        assert_eq!(
+            g.decide("web", Risk::Low, false, false, 10).0,
+            Decision::Skip(Skip::StormHalted)
+        );
+        g.replay([("breaker_reset", "", "", 20)]);
+        assert_eq!(
+            g.decide("web", Risk::Low, false, false, 30).0,
+            Decision::Execute
+        );
     }
 
     #[test]
