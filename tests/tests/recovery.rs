@@ -333,5 +333,13 @@ per_minute = 6000
         assert_eq!(n, 1, "{update} sent {n} times: {t:#?}");
     }
     assert!(t.iter().all(|x| x.contains(&format!("/incidents/{id}"))));
+    // The delivery log shows on the incident, without the webhook URL.
+    let inc = poll(&app, &format!("/incidents/{id}"), |v| {
+        v["recovery"]["notifications"]
+            .as_array()
+            .is_some_and(|n| n.len() == 4 && n.iter().all(|d| d["status"] == "delivered"))
+    })
+    .await;
+    assert!(!inc.to_string().contains("/services/T/B/X"));
     app.stop().await;
 }
