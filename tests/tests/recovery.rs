@@ -325,7 +325,13 @@ per_minute = 6000
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let t = texts();
-    for update in ["opened", "fix_applied", "verified", "resolved"] {
+    for update in [
+        "opened",
+        "fix_proposed",
+        "fix_applied",
+        "verified",
+        "resolved",
+    ] {
         let n = t
             .iter()
             .filter(|x| x.contains(&format!("\n{update}:")))
@@ -337,7 +343,7 @@ per_minute = 6000
     let inc = poll(&app, &format!("/incidents/{id}"), |v| {
         v["recovery"]["notifications"]
             .as_array()
-            .is_some_and(|n| n.len() == 4 && n.iter().all(|d| d["status"] == "delivered"))
+            .is_some_and(|n| n.len() == 5 && n.iter().all(|d| d["status"] == "delivered"))
     })
     .await;
     assert!(!inc.to_string().contains("/services/T/B/X"));

@@ -225,6 +225,11 @@ impl RecovererState {
         };
         let steps: Vec<String> = i.plan.steps.iter().map(|s| s.fix.clone()).collect();
         self.audit_step(&i, "proposed", &format!("plan: {}", steps.join(" → ")))?;
+        self.emit(RecoveryEvent::Proposed {
+            action_id: i.id,
+            incident_id: i.plan.incident_id.clone(),
+            fixes: steps.clone(),
+        });
         let id = i.id;
         self.save(i)?;
         self.advance(myself, id, false)

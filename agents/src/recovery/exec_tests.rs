@@ -270,6 +270,15 @@ async fn verification_waits_for_health_and_holds() {
         timeout: Span::secs(1),
     };
     assert!(!verify(&ex, &m).await.passed);
+    let m = Verification {
+        check: Check::Metric {
+            url: format!("http://127.0.0.1:{port}/metrics"),
+            name: "pool_in_use".into(),
+            below: 1e9,
+        },
+        ..m
+    };
+    assert!(verify(&ex, &m).await.passed);
 }
 
 #[tokio::test]
