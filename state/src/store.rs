@@ -52,13 +52,35 @@ pub struct Store {
     incidents: Incidents,
 }
 
+/// sled's log segment size. sled writes any page larger than a quarter of
+/// a segment as a separate blob file, which its `flush` does not fsync; with
+/// 8 MiB segments a write-ahead leaf (at most 17 records of at most
+/// [`crate::trees::wal::MAX_RECORD_BYTES`]) stays inside the fsynced log.
+pub const SEGMENT_BYTES: usize = 8 << 20;
+
+fn open_db(cfg: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(&cfg.path)
+        .cache_capacity(cfg.cache_bytes)
+        .segment_size(SEGMENT_BYTES)
+        .mode(sled::Mode::HighThroughput);
+    // A store just closed in this process may still hold its file lock for
+    // a moment while sled's background threads finish: wait for it, briefly.
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("lock") && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 impl Store {
     pub fn open(cfg: &StoreConfig) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(&cfg.path)
-            .cache_capacity(cfg.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = open_db(cfg)?;
         let meta = Meta {
             tree: db.open_tree("meta")?,
         };

@@ -10,3 +10,4 @@ pub mod messages;
 pub mod scan;
 pub mod signatures;
 pub mod stats;
+pub mod templates;

@@ -20,7 +20,7 @@ pub fn scan(catalogue: &Catalogue, events: &[Event]) -> Vec<Anomaly> {
         if log.level < Level::Warn {
             continue;
         }
-        let Some(sig) = catalogue.match_line(log.level, &log.message) else {
+        let Some(sig) = catalogue.match_event(log) else {
             continue;
         };
         match by_key.get(&(log.service.as_str(), sig.id.as_str())) {

@@ -11,4 +11,5 @@ pub mod actor;
 pub mod commit;
 pub mod messages;
 pub mod parse;
+pub mod raw;
 pub mod retention;

@@ -1,8 +1,10 @@
 //! One typed tree per file. Each names its single writer stage.
 
 pub mod cursors;
+pub mod fix_stats;
 pub mod incidents;
 pub mod meta;
+pub mod rca;
 pub mod wal;
 
 pub use cursors::Cursors;

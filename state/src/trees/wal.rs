@@ -8,7 +8,44 @@ use std::sync::{Arc, Mutex};
 use crate::StoreError;
 use crate::codec::{decode_wal, encode_wal, wal_received_ms};
 use crate::keys::{key_u64, u64_key};
-use crate::model::WalBatch;
+use crate::model::{Event, WalBatch};
+
+/// Largest write-ahead record written on purpose: bigger batches are split
+/// into several records (see [`encode_split`]), so that a leaf of the tree
+/// stays within one sled log segment (see `store::SEGMENT_BYTES`).
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// An encoded write-ahead record and the events it holds.
+pub type EncodedRecord = (Vec<u8>, Vec<Event>);
+
+/// Encode a batch as one or more records of at most [`MAX_RECORD_BYTES`]
+/// each, every record with the events it holds, in order. A single event
+/// bigger than the limit is a record of its own.
+pub fn encode_split(
+    received_ms: i64,
+    events: Vec<Event>,
+) -> Result<Vec<EncodedRecord>, StoreError> {
+    let batch = WalBatch {
+        received_ms,
+        events,
+    };
+    let bytes = encode_wal(&batch)?;
+    let n = batch.events.len();
+    if bytes.len() <= MAX_RECORD_BYTES || n <= 1 {
+        return Ok(vec![(bytes, batch.events)]);
+    }
+    // Aim a fifth under the limit so that one pass usually suffices.
+    let parts = (bytes.len() * 5 / 4).div_ceil(MAX_RECORD_BYTES).clamp(2, n);
+    let per = n.div_ceil(parts);
+    let mut rest = batch.events;
+    let mut out = Vec::with_capacity(parts);
+    while !rest.is_empty() {
+        let tail = rest.split_off(per.min(rest.len()));
+        out.extend(encode_split(received_ms, rest)?);
+        rest = tail;
+    }
+    Ok(out)
+}
 
 #[derive(Clone)]
 pub struct Wal {
@@ -136,5 +173,49 @@ impl Wal {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Level, LogEvent};
+
+    fn event(i: u64) -> Event {
+        // Pseudo-random text, so that compression cannot hide the size.
+        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let message: String = (0..40)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{:x}", x & 0xff)
+            })
+            .collect();
+        Event::Log(LogEvent {
+            ts_ms: i as i64,
+            service: "api".into(),
+            level: Level::Info,
+            message,
+            fields: Default::default(),
+        })
+    }
+
+    #[test]
+    fn big_batches_split_into_bounded_records_in_order() {
+        let events: Vec<Event> = (0..3000).map(event).collect();
+        let parts = encode_split(42, events.clone()).unwrap();
+        assert!(parts.len() > 1, "3000 random events fit in one record?");
+        let mut seen = Vec::new();
+        for (bytes, evs) in parts {
+            assert!(bytes.len() <= MAX_RECORD_BYTES, "{} bytes", bytes.len());
+            let decoded = decode_wal(&bytes).unwrap();
+            assert_eq!(decoded.received_ms, 42);
+            assert_eq!(decoded.events, evs);
+            seen.extend(evs);
+        }
+        assert_eq!(seen, events);
+        // Small batches stay whole.
+        assert_eq!(encode_split(1, events[..10].to_vec()).unwrap().len(), 1);
     }
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod incidents;
 pub mod ingest;
 pub mod metrics;
+pub mod raw;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub fn router(app: AppState) -> Router {
         .route("/incidents/{id}", get(incidents::get))
         .route("/incidents/{id}/{action}", post(incidents::transition))
         .route("/observability/agents", get(agents_status))
+        .route("/ingest/logs/raw", post(raw::logs_raw))
         .route("/actions", get(actions::list))
         .route("/actions/plans", post(actions::submit_plan))
         .route("/actions/breaker/reset", post(actions::reset_breaker))
