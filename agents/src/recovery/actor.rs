@@ -235,12 +235,15 @@ impl RecovererState {
         self.advance(myself, id, false)
     }
 
-    /// Decide and start the current step of intent `id`.
+    /// Decide and start the current step of intent `id`. `approved`
+    /// covers that step only, not the ones after it.
     fn advance(&mut self, myself: &ActorRef<RecoveryMsg>, id: Id, approved: bool) -> Res {
         let Some(mut i) = self.active.get(&id).cloned() else {
             return Ok(());
         };
+        let approved_step = approved.then_some(i.step);
         loop {
+            let approved = approved_step == Some(i.step);
             let Some(step) = i.plan.steps.get(i.step).cloned() else {
                 return self.escalate(i, "every fix of the plan was tried or skipped");
             };
