@@ -33,8 +33,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start the app with `cfg` on port 0 in `data_dir`.
 pub async fn spawn_app_with(mut cfg: Config, data_dir: &Path) -> TestApp {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
+    spawn_app_on(cfg, data_dir).await
+}
+
+/// Start the app with `cfg` on `cfg.listen` (e.g. a port another process
+/// must know in advance) in `data_dir`.
+pub async fn spawn_app_on(mut cfg: Config, data_dir: &Path) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     cfg.data_dir = data_dir.to_path_buf();
     let app = Application::build(cfg).await.expect("app builds");
     let addr = format!("http://{}", app.local_addr());

@@ -4,8 +4,10 @@
 //! A snapshot is one file: a version byte, then postcard of every tree's
 //! name and key/value pairs. It is written to a temporary name, synced and
 //! renamed, so a crash never leaves half a snapshot under the final name.
-//! The audit log and the recovery intents are never restored: the audit log
-//! is append-only, and intents describe actions that really happened.
+//! Never restored: the audit log (append-only), the recovery intents and
+//! the delivery log (they describe things that really happened), and the
+//! write-ahead log with its cursors (what was received; rolling them back
+//! under a running pipeline would break its sequence numbers).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,13 @@ use crate::{Store, StoreError};
 const SNAPSHOT_V1: u8 = 1;
 
 /// Trees a restore leaves alone.
-pub const NEVER_RESTORED: &[&str] = &["audit", "recovery_intents"];
+pub const NEVER_RESTORED: &[&str] = &[
+    "audit",
+    "recovery_intents",
+    "notify_deliveries",
+    "wal",
+    "cursors",
+];
 
 #[derive(Serialize, Deserialize)]
 struct TreeDump {
@@ -219,17 +227,23 @@ mod tests {
             Some(info.path.clone())
         );
 
-        // Damage after the snapshot: a corrupt write-ahead record.
+        // Damage after the snapshot: a corrupt incident record.
         store
-            .open_tree("wal")
+            .open_tree("incidents")
             .unwrap()
             .insert([0u8; 8], b"junk".as_slice())
             .unwrap();
         audit.append(Default::default()).unwrap();
         let bad = store.check_integrity().unwrap();
-        assert!(bad.iter().any(|c| c.tree == "wal" && !c.errors.is_empty()));
+        assert!(
+            bad.iter()
+                .any(|c| c.tree == "incidents" && !c.errors.is_empty())
+        );
 
+        store.wal().append(&batch).unwrap();
         store.restore_from(&info.path).unwrap();
+        // The write-ahead log kept the batch received after the snapshot.
+        assert_eq!(store.wal().head(), 2);
         let good = store.check_integrity().unwrap();
         assert!(good.iter().all(|c| c.errors.is_empty()), "{good:?}");
         // The audit log kept both entries.

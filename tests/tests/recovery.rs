@@ -325,7 +325,13 @@ per_minute = 6000
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let t = texts();
-    for update in ["opened", "fix_applied", "verified", "resolved"] {
+    for update in [
+        "opened",
+        "fix_proposed",
+        "fix_applied",
+        "verified",
+        "resolved",
+    ] {
         let n = t
             .iter()
             .filter(|x| x.contains(&format!("\n{update}:")))
@@ -333,5 +339,13 @@ per_minute = 6000
         assert_eq!(n, 1, "{update} sent {n} times: {t:#?}");
     }
     assert!(t.iter().all(|x| x.contains(&format!("/incidents/{id}"))));
+    // The delivery log shows on the incident, without the webhook URL.
+    let inc = poll(&app, &format!("/incidents/{id}"), |v| {
+        v["recovery"]["notifications"]
+            .as_array()
+            .is_some_and(|n| n.len() == 5 && n.iter().all(|d| d["status"] == "delivered"))
+    })
+    .await;
+    assert!(!inc.to_string().contains("/services/T/B/X"));
     app.stop().await;
 }

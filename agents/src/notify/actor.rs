@@ -193,6 +193,22 @@ impl NotifierState {
 
     fn notice_of_recovery(&self, e: RecoveryEvent) -> Option<Notice> {
         Some(match e {
+            RecoveryEvent::Proposed {
+                action_id,
+                incident_id,
+                fixes,
+            } => {
+                let inc = self.incident(&incident_id);
+                let mut n = self.notice(
+                    inc.as_ref(),
+                    &incident_id,
+                    "fix_proposed",
+                    format!("{incident_id}/fix_proposed/{action_id}"),
+                );
+                n.detail = format!("will try, in order: {}", fixes.join(" → "));
+                n.fix = fixes.first().cloned();
+                n
+            }
             RecoveryEvent::AwaitingApproval {
                 action_id,
                 incident_id,

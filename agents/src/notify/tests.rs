@@ -25,6 +25,9 @@ use crate::recovery::exec::http_client;
 
 const TOKEN: &str = "123456:SECRET-bot-token";
 
+/// When, which API, what status: every request the fake server saw.
+type Hits = Arc<Mutex<Vec<(Instant, &'static str, u16)>>>;
+
 #[derive(Clone, Default)]
 struct Fake {
     /// Status codes to answer next, per API; then 200.
@@ -33,7 +36,7 @@ struct Fake {
     telegram: Arc<Mutex<Vec<(String, Value)>>>,
     slack: Arc<Mutex<Vec<Value>>>,
     /// Every request, accepted or not.
-    hits: Arc<Mutex<Vec<(Instant, &'static str, u16)>>>,
+    hits: Hits,
 }
 
 fn answer(code: u16, telegram: bool) -> Response {

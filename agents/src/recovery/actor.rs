@@ -70,8 +70,20 @@ impl Actor for Recoverer {
         }
         myself.send_interval(args.tick, || RecoveryMsg::Tick);
         args.health.touch();
+        let mut guard = Guard::new((*args.config).clone());
+        // Budgets, breakers and a storm halt survive a restart.
+        let since = now_ms() - guard.horizon_ms();
+        let recent = args.audit.recent_since(since)?;
+        guard.replay(recent.iter().map(|e| {
+            (
+                e.draft.decision.as_str(),
+                e.draft.target.as_str(),
+                e.draft.detail.as_str(),
+                e.draft.ts_ms,
+            )
+        }));
         Ok(RecovererState {
-            guard: Guard::new((*args.config).clone()),
+            guard,
             args,
             intents,
             ids,
@@ -213,17 +225,25 @@ impl RecovererState {
         };
         let steps: Vec<String> = i.plan.steps.iter().map(|s| s.fix.clone()).collect();
         self.audit_step(&i, "proposed", &format!("plan: {}", steps.join(" → ")))?;
+        self.emit(RecoveryEvent::Proposed {
+            action_id: i.id,
+            incident_id: i.plan.incident_id.clone(),
+            fixes: steps.clone(),
+        });
         let id = i.id;
         self.save(i)?;
         self.advance(myself, id, false)
     }
 
-    /// Decide and start the current step of intent `id`.
+    /// Decide and start the current step of intent `id`. `approved`
+    /// covers that step only, not the ones after it.
     fn advance(&mut self, myself: &ActorRef<RecoveryMsg>, id: Id, approved: bool) -> Res {
         let Some(mut i) = self.active.get(&id).cloned() else {
             return Ok(());
         };
+        let approved_step = approved.then_some(i.step);
         loop {
+            let approved = approved_step == Some(i.step);
             let Some(step) = i.plan.steps.get(i.step).cloned() else {
                 return self.escalate(i, "every fix of the plan was tried or skipped");
             };
@@ -239,9 +259,15 @@ impl RecovererState {
             };
             let risk = action.risk.max(step.risk);
             let now = now_ms();
-            let (decision, page) =
-                self.guard
-                    .decide(&step.target, risk, step.needs_approval, approved, now);
+            let escalating = i.step > 0;
+            let (decision, page) = self.guard.decide_step(
+                &step.target,
+                risk,
+                step.needs_approval,
+                approved,
+                escalating,
+                now,
+            );
             if let Some(p) = page {
                 self.page(&i, p)?;
             }

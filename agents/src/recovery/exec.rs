@@ -27,6 +27,9 @@ use super::template::{Fields, Template, fill_args, fill_json};
 /// Most bytes kept of each of stdout and stderr.
 pub const OUTPUT_CAP: usize = 16 * 1024;
 
+/// How long output is still read after the program exited.
+const PIPE_GRACE: Duration = Duration::from_millis(200);
+
 /// Restarts one of the supervisor's stages by tree path.
 pub type RestartFn = Arc<dyn Fn(String) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
@@ -97,8 +100,16 @@ pub async fn run_command(program: &str, argv: &[String], timeout: Duration) -> E
         Err(e) => return ExecReport::failed(format!("cannot start {program}: {e}")),
     };
     let pid = child.id();
-    let out = child.stdout.take().map(|s| tokio::spawn(read_capped(s)));
-    let err = child.stderr.take().map(|s| tokio::spawn(read_capped(s)));
+    let out_buf: Arc<std::sync::Mutex<Vec<u8>>> = Default::default();
+    let err_buf: Arc<std::sync::Mutex<Vec<u8>>> = Default::default();
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(read_capped(s, out_buf.clone())));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(read_capped(s, err_buf.clone())));
     let (status, timed_out) = tokio::select! {
         s = child.wait() => (s.ok(), false),
         _ = tokio::time::sleep(timeout) => {
@@ -109,14 +120,19 @@ pub async fn run_command(program: &str, argv: &[String], timeout: Duration) -> E
             (None, true)
         }
     };
-    let stdout = match out {
-        Some(h) => h.await.unwrap_or_default(),
-        None => String::new(),
+    // A program that daemonizes (`setsid -f`, `docker run -d`) leaves its
+    // output pipes open in a descendant: keep what was written and stop
+    // reading shortly after the program itself exited.
+    let until = tokio::time::Instant::now() + PIPE_GRACE;
+    for mut h in [out, err].into_iter().flatten() {
+        if tokio::time::timeout_at(until, &mut h).await.is_err() {
+            h.abort();
+        }
+    }
+    let text = |b: &Arc<std::sync::Mutex<Vec<u8>>>| {
+        String::from_utf8_lossy(&b.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     };
-    let stderr = match err {
-        Some(h) => h.await.unwrap_or_default(),
-        None => String::new(),
-    };
+    let (stdout, stderr) = (text(&out_buf), text(&err_buf));
     let exit = status.and_then(|s| s.code());
     let ok = !timed_out && exit == Some(0);
     let detail = if timed_out {
@@ -150,19 +166,21 @@ async fn kill_group(pid: u32) {
         .await;
 }
 
-async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> String {
-    let mut kept = Vec::new();
+async fn read_capped(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    kept: Arc<std::sync::Mutex<Vec<u8>>>,
+) {
     let mut buf = [0u8; 4096];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = OUTPUT_CAP.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                let mut k = kept.lock().unwrap_or_else(|p| p.into_inner());
+                let room = OUTPUT_CAP.saturating_sub(k.len());
+                k.extend_from_slice(&buf[..n.min(room)]);
             }
         }
     }
-    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// Everything the executors need; cheap to clone.

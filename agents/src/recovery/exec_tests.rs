@@ -270,6 +270,15 @@ async fn verification_waits_for_health_and_holds() {
         timeout: Span::secs(1),
     };
     assert!(!verify(&ex, &m).await.passed);
+    let m = Verification {
+        check: Check::Metric {
+            url: format!("http://127.0.0.1:{port}/metrics"),
+            name: "pool_in_use".into(),
+            below: 1e9,
+        },
+        ..m
+    };
+    assert!(verify(&ex, &m).await.passed);
 }
 
 #[tokio::test]
@@ -345,4 +354,19 @@ async fn restart_agent_goes_through_the_callback() {
             "root/missing".to_string()
         ]
     );
+}
+
+#[tokio::test]
+async fn a_command_that_daemonizes_returns_when_it_exits() {
+    // The background sleep keeps stdout open after the shell exits.
+    let started = Instant::now();
+    let r = run_command(
+        "/bin/sh",
+        &["-c".into(), "echo started; sleep 30 & exit 0".into()],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.stdout, "started\n");
+    assert!(started.elapsed() < Duration::from_secs(10));
 }

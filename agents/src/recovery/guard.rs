@@ -146,6 +146,21 @@ impl Guard {
         approved: bool,
         now: i64,
     ) -> (Decision, Option<Page>) {
+        self.decide_step(target, risk, needs_approval, approved, false, now)
+    }
+
+    /// As [`Guard::decide`]; `escalating` = the next fix of a plan whose
+    /// previous fix just failed: it goes to another layer at once instead
+    /// of backing off (budget, breakers and approval still apply).
+    pub fn decide_step(
+        &mut self,
+        target: &str,
+        risk: Risk,
+        needs_approval: bool,
+        approved: bool,
+        escalating: bool,
+        now: i64,
+    ) -> (Decision, Option<Page>) {
         self.prune(now);
         if self.cfg.silenced.iter().any(|s| s == target) {
             return (Decision::Skip(Skip::Silenced), None);
@@ -174,6 +189,7 @@ impl Guard {
             t.breaker = Breaker::HalfOpen;
         }
         if t.consecutive_failures > 0
+            && !escalating
             && let Some(last) = t.last_attempt_ms
         {
             let shift = (t.consecutive_failures - 1).min(30);
@@ -269,6 +285,47 @@ impl Guard {
             t.breaker = Breaker::Closed;
             t.consecutive_failures = 0;
             t.paged = false;
+        }
+    }
+
+    /// Halt automation (the storm breaker tripped at `since_ms`).
+    pub fn halt(&mut self, since_ms: i64) {
+        self.halted_since_ms = Some(since_ms);
+    }
+
+    /// How far back decisions matter (budget, storm window, cooldown).
+    pub fn horizon_ms(&self) -> i64 {
+        self.cfg
+            .budget
+            .period
+            .ms()
+            .max(self.cfg.storm.period.ms())
+            .max(self.cfg.breaker.cooldown.ms())
+            .max(self.cfg.budget.backoff_max.ms())
+    }
+
+    /// Rebuild the state from audit decisions, oldest first: `executing`
+    /// starts, `verified` / `failed` / `verification_failed` finish, a
+    /// storm page halts, `breaker_reset` resets. So budgets, breakers and
+    /// a storm halt survive a restart of the recovery stage.
+    pub fn replay<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a str, &'a str, &'a str, i64)>,
+    ) {
+        for (decision, target, detail, ts) in entries {
+            match decision {
+                "executing" => self.started(target, ts),
+                "verified" => {
+                    self.finished(target, true, ts);
+                }
+                "failed" | "verification_failed" => {
+                    // A page this would return went out before the restart.
+                    self.finished(target, false, ts);
+                }
+                "paged" if detail.contains("\"storm\"") => self.halt(ts),
+                "breaker_reset" => self.reset_storm(),
+                _ => {}
+            }
         }
     }
 
@@ -423,6 +480,37 @@ mod tests {
         g.started("api", 121_000);
         assert!(g.finished("api", true, 121_100).is_none());
         assert_eq!(g.targets["api"].breaker, Breaker::Closed);
+    }
+
+    #[test]
+    fn replayed_decisions_restore_budget_breaker_and_halt() {
+        let mut c = cfg(Mode::Auto);
+        c.breaker.failures = 2;
+        let mut g = Guard::new(c.clone());
+        g.replay([
+            ("executing", "api", "", 0),
+            ("failed", "api", "", 10),
+            ("executing", "api", "", 6_000),
+            ("verification_failed", "api", "", 7_000),
+        ]);
+        assert!(matches!(
+            g.decide("api", Risk::Low, false, false, 8_000).0,
+            Decision::Skip(Skip::BreakerOpen { .. })
+        ));
+        // No second page for the breaker that opened before the restart.
+        assert!(g.targets["api"].paged);
+        assert!(g.finished("api", false, 9_000).is_none());
+        let mut g = Guard::new(c);
+        g.replay([("paged", "", "{\"page\":\"storm\",\"actions\":10}", 5)]);
+        assert_eq!(
+            g.decide("web", Risk::Low, false, false, 10).0,
+            Decision::Skip(Skip::StormHalted)
+        );
+        g.replay([("breaker_reset", "", "", 20)]);
+        assert_eq!(
+            g.decide("web", Risk::Low, false, false, 30).0,
+            Decision::Execute
+        );
     }
 
     #[test]

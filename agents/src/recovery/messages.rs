@@ -52,6 +52,12 @@ pub enum RecoveryMsg {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RecoveryEvent {
+    /// A plan was accepted: these fixes will be tried in order.
+    Proposed {
+        action_id: Id,
+        incident_id: String,
+        fixes: Vec<String>,
+    },
     /// An action waits for `POST /actions/{action_id}/approve`.
     AwaitingApproval {
         action_id: Id,

@@ -359,3 +359,37 @@ async fn flapping_target_is_bounded_by_budget_and_breaker() {
     assert_eq!(pages, 1);
     r.stop(None);
 }
+
+/// Budgets are rebuilt from the audit log: a restart does not hand a
+/// target a fresh budget.
+#[tokio::test]
+async fn a_restart_does_not_reset_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let a = sh_action(format!("echo run >> {}", ran.display()), Some(&ran));
+    let mut cfg = config(Mode::Auto, vec![("restart", a)]);
+    cfg.budget.max_attempts = 1;
+    let rig = Rig::new(Store::temporary().unwrap(), cfg);
+    let r = rig.spawn().await;
+    r.cast(RecoveryMsg::Plan(plan("i1", &["restart"]))).unwrap();
+    wait_until("verified", || rig.outcomes().iter().any(|o| o.1)).await;
+    r.kill_and_wait(None).await.unwrap();
+
+    let r2 = rig.spawn().await;
+    r2.cast(RecoveryMsg::Plan(plan("i2", &["restart"])))
+        .unwrap();
+    wait_until("escalation", || {
+        rig.events()
+            .iter()
+            .any(|e| matches!(e, RecoveryEvent::Escalated { .. }))
+    })
+    .await;
+    assert_eq!(lines(&ran), 1);
+    let audit = rig.audit.list(0, 100).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.draft.decision == "skipped" && e.draft.detail.contains("budget"))
+    );
+    r2.stop(None);
+}

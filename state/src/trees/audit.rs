@@ -186,6 +186,21 @@ impl Audit {
         Ok(out)
     }
 
+    /// Entries with `ts_ms >= since_ms`, oldest first (scans back from
+    /// the newest and stops at the first older entry).
+    pub fn recent_since(&self, since_ms: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.iter().rev() {
+            let e = decode(&kv?.1)?;
+            if e.draft.ts_ms < since_ms {
+                break;
+            }
+            out.push(e);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     pub fn len(&self) -> usize {
         self.tree.len()
     }

@@ -90,6 +90,15 @@ impl Deliveries {
             .collect()
     }
 
+    /// Records of one incident.
+    pub fn for_incident(&self, incident_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self
+            .list(usize::MAX)?
+            .into_iter()
+            .filter(|d| d.incident_id == incident_id)
+            .collect())
+    }
+
     /// Records still pending (claimed, result not recorded).
     pub fn pending(&self) -> Result<Vec<Delivery>, StoreError> {
         Ok(self

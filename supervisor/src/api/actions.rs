@@ -40,6 +40,8 @@ pub struct RecoveryHandle {
     pub actor: Arc<Mutex<Option<ActorRef<RecoveryMsg>>>>,
     pub audit: Audit,
     pub intents: Intents,
+    /// The notify stage's delivery log (no tokens or URLs in it).
+    pub deliveries: state::trees::Deliveries,
     /// Receivers of recovery events (notify, fix statistics).
     pub sinks: crate::recovery::Sinks,
 }
@@ -50,6 +52,7 @@ impl RecoveryHandle {
             actor: Default::default(),
             audit,
             intents: Intents::open(store.open_tree("recovery_intents")?),
+            deliveries: state::trees::Deliveries::open(store.open_tree("notify_deliveries")?),
             sinks: Default::default(),
         })
     }
@@ -84,13 +87,14 @@ impl RecoveryHandle {
         }
     }
 
-    /// Actions and audit entries of one incident (for `GET /incidents/{id}`).
+    /// Actions, audit entries and notifications of one incident (for `GET /incidents/{id}`).
     pub fn for_incident(&self, incident_id: &str) -> Result<Value, state::StoreError> {
         let actions = self.intents.for_incident(incident_id)?;
         let audit = self
             .audit
             .recent_matching(200, |e| e.draft.incident_id == incident_id)?;
-        Ok(json!({ "actions": actions, "audit": audit }))
+        let notifications = self.deliveries.for_incident(incident_id)?;
+        Ok(json!({ "actions": actions, "audit": audit, "notifications": notifications }))
     }
 }
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Self-healing demo: starts the `demo` service and the `supervisor` with a
+# configuration whose actions reset (application layer) and restart
+# (service layer) the demo, then breaks the demo in each way and prints,
+# with timestamps, the incident being detected, the fix executed, verified
+# and the incident resolved.
+#
+# Usage: scripts/demo.sh [kind ...]   (default: crash 500s pool leak hang)
+# Env: SUP_PORT (18080), DEMO_PORT (19000), PROFILE (debug | release).
+#
+# Fix selection is its own stage; until it is wired to recovery, the small
+# planner loop below stands in for it and posts each open demo incident
+# the plan [reset_demo, restart_demo] to POST /actions/plans.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KINDS=${*:-crash 500s pool leak hang}
+SUP_PORT=${SUP_PORT:-18080}
+DEMO_PORT=${DEMO_PORT:-19000}
+PROFILE=${PROFILE:-debug}
+SUP="http://127.0.0.1:$SUP_PORT"
+DEMO="127.0.0.1:$DEMO_PORT"
+
+flag=""
+[ "$PROFILE" = release ] && flag="--release"
+cargo build -q $flag -p supervisor -p demo
+BIN=$(cd "${CARGO_TARGET_DIR:-target}/$PROFILE" && pwd)
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/demo.pid" ] && kill "$(cat "$WORK/demo.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ts() { date -u +%H:%M:%S.%3N; }
+say() { printf '%s  %s\n' "$(ts)" "$*"; }
+
+cat > "$WORK/signatures.toml" <<'TOML'
+version = 1
+[[signature]]
+id = "app.crash"
+category = "application"
+kind = "CRASH"
+severity = "critical"
+auto_fixable = true
+tags = ["crash"]
+regex = '(process exiting|panicked at|segmentation fault)'
+
+[[signature]]
+id = "http.server_error"
+category = "application"
+kind = "HTTP_5XX"
+severity = "high"
+auto_fixable = true
+tags = ["http"]
+regex = '(HTTP 5\d\d|internal server error)'
+TOML
+
+HEALTH="verify = { check = { type = \"http\", url = \"http://$DEMO/health\", status = 200 }, within = \"10s\", hold = \"300ms\", interval = \"50ms\", timeout = \"500ms\" }"
+cat > "$WORK/config.toml" <<TOML
+listen = "127.0.0.1:$SUP_PORT"
+data_dir = "$WORK/data"
+signatures_file = "$WORK/signatures.toml"
+[triage]
+dedup_window = "1h"
+[recovery]
+mode = "auto"
+allowed_hosts = ["$DEMO"]
+# The default budget (3 attempts per target per 10 min) would escalate the
+# third kind of fault on the same target to humans: raised for the demo.
+[recovery.budget]
+max_attempts = 20
+[recovery.actions.reset_demo]
+layer = "application"
+risk = "low"
+kind = { type = "http", method = "POST", url = "http://$DEMO/reset", timeout = "2s", status = 200 }
+$HEALTH
+[recovery.actions.restart_demo]
+layer = "service"
+risk = "low"
+kind = { type = "command", program = "/usr/bin/setsid", args = ["-f", "$BIN/demo", "--listen", "$DEMO", "--ship-to", "$SUP/ingest/logs", "--pid-file", "$WORK/demo.pid"], timeout = "5s" }
+$HEALTH
+TOML
+
+say "starting supervisor on $SUP (auto mode, actions: reset_demo, restart_demo)"
+"$BIN/supervisor" --config "$WORK/config.toml" > "$WORK/supervisor.log" 2>&1 &
+PIDS+=($!)
+until curl -fs "$SUP/ready" > /dev/null; do sleep 0.1; done
+say "starting demo on $DEMO (logs shipped to the supervisor)"
+setsid -f "$BIN/demo" --listen "$DEMO" --ship-to "$SUP/ingest/logs" --pid-file "$WORK/demo.pid" > /dev/null 2>&1
+until curl -fs "http://$DEMO/health" > /dev/null; do sleep 0.1; done
+
+# Traffic, so faults show up in the demo's logs.
+( while true; do curl -s -m 0.4 "http://$DEMO/" > /dev/null || true; sleep 0.02; done ) &
+PIDS+=($!)
+
+# Stand-in for fix selection: plan each open demo incident once.
+( touch "$WORK/planned"
+  while true; do
+    for id in $(curl -fs "$SUP/incidents?status=open&service=demo" | jq -r '.incidents[].id'); do
+      grep -qx "$id" "$WORK/planned" && continue
+      echo "$id" >> "$WORK/planned"
+      curl -fs -X POST "$SUP/actions/plans" -H 'content-type: application/json' -d "{
+        \"incident_id\": \"$id\", \"cause_id\": null, \"service\": \"demo\",
+        \"steps\": [
+          {\"fix\": \"reset_demo\", \"layer\": \"application\", \"target\": \"demo\", \"expected_success\": 0.5, \"risk\": \"low\", \"needs_approval\": false},
+          {\"fix\": \"restart_demo\", \"layer\": \"service\", \"target\": \"demo\", \"expected_success\": 0.5, \"risk\": \"low\", \"needs_approval\": false}]}" > /dev/null
+    done
+    sleep 0.01
+  done ) &
+PIDS+=($!)
+
+for kind in $KINDS; do
+  echo
+  seen=$(curl -fs "$SUP/actions" | jq '.audit | last | .seq // 0')
+  t0=$(date +%s%3N)
+  say "break               demo: $kind"
+  curl -s -m 3 -X POST "http://$DEMO/fault/$kind" > /dev/null || true
+  deadline=$(( $(date +%s) + 60 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    new=$(curl -fs "$SUP/actions" | jq -c --argjson s "$seen" '[.audit[] | select(.seq > $s)]')
+    for e in $(echo "$new" | jq -r '.[] | @base64'); do
+      row=$(echo "$e" | base64 -d)
+      seen=$(echo "$row" | jq .seq)
+      at=$(echo "$row" | jq -r '.ts_ms')
+      d=$(echo "$row" | jq -r '.decision'); fix=$(echo "$row" | jq -r '.fix')
+      inc=$(echo "$row" | jq -r '.incident_id'); detail=$(echo "$row" | jq -r '.detail' | cut -c1-90)
+      if [ "$d" = proposed ]; then
+        title=$(curl -fs "$SUP/incidents/$inc" | jq -r '"\(.kind) [\(.severity)] \(.title)"')
+        say "detected            incident $inc opened: $title (+$(( at - t0 )) ms)"
+      fi
+      say "$(printf '%-19s' "$d") $fix: $detail (+$(( at - t0 )) ms)"
+      if [ "$d" = verified ]; then
+        status=$(curl -fs "$SUP/incidents/$inc" | jq -r .status)
+        say "healed              incident $inc is $status; fault -> verified heal $(( at - t0 )) ms"
+        sed -i "/^$inc\$/d" "$WORK/planned"
+        continue 3
+      fi
+      [ "$d" = escalated ] && { say "ESCALATED to humans"; continue 3; }
+    done
+    sleep 0.05
+  done
+  say "no heal within 60 s"
+done
+echo
+say "audit chain: $(curl -fs "$SUP/actions" | jq -c .audit_chain)"
