@@ -393,3 +393,63 @@ async fn a_restart_does_not_reset_the_budget() {
     );
     r2.stop(None);
 }
+
+/// An approval covers the approved step only: when that step is skipped
+/// by a guardrail, the next fix of the plan waits for its own approval.
+#[tokio::test]
+async fn an_approval_does_not_carry_over_to_the_next_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ran_f, ran_g) = (dir.path().join("f"), dir.path().join("g"));
+    let f = sh_action(format!("echo run >> {}", ran_f.display()), Some(&ran_f));
+    let g = sh_action(format!("echo run >> {}", ran_g.display()), Some(&ran_g));
+    let mut cfg = config(Mode::Approve, vec![("f", f), ("g", g)]);
+    cfg.budget.max_attempts = 1;
+    let rig = Rig::new(Store::temporary().unwrap(), cfg);
+    let r = rig.spawn().await;
+    let mut p2 = plan("i2", &["f", "g"]);
+    p2.steps[1].target = "web".into();
+    r.cast(RecoveryMsg::Plan(plan("i1", &["f"]))).unwrap();
+    r.cast(RecoveryMsg::Plan(p2)).unwrap();
+    wait_until("two actions awaiting approval", || {
+        rig.intents()
+            .unfinished()
+            .unwrap()
+            .iter()
+            .filter(|i| matches!(i.phase, IntentPhase::AwaitingApproval { .. }))
+            .count()
+            == 2
+    })
+    .await;
+    let ids: Vec<_> = rig
+        .intents()
+        .unfinished()
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    for id in &ids {
+        let id = *id;
+        let reply = r
+            .call(
+                |reply| RecoveryMsg::Approve { id, reply },
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(reply.is_ok(), "{reply:?}");
+    }
+    // i1 ran f on api (budget now spent); i2's f was skipped for the
+    // budget, and its g on web waits for approval instead of running.
+    wait_until("i2 waits at its second step", || {
+        rig.intents()
+            .get(ids[1])
+            .unwrap()
+            .is_some_and(|i| i.step == 1 && matches!(i.phase, IntentPhase::AwaitingApproval { .. }))
+    })
+    .await;
+    wait_until("i1 verified", || rig.outcomes().iter().any(|o| o.1)).await;
+    assert_eq!(lines(&ran_f), 1);
+    assert_eq!(lines(&ran_g), 0);
+    r.stop(None);
+}
