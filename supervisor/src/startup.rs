@@ -30,7 +30,7 @@ use agents::detect::actor::{Detector, DetectorArgs, StatsArgs};
 use agents::detect::messages::DetectMsg;
 use agents::detect::signatures::{BUILTIN, Catalogue};
 use agents::detect::streams::StreamsConfig;
-use agents::fixes::actor::{Planner, PlannerArgs};
+use agents::fixes::actor::{PlanSink, Planner, PlannerArgs};
 use agents::fixes::messages::FixesMsg;
 use agents::health::StageHealth;
 use agents::ingest::actor::{Ingestor, IngestorArgs};
@@ -39,6 +39,7 @@ use agents::ingest::retention::{Retention, RetentionArgs};
 use agents::rca::actor::{Analyst, AnalystArgs};
 use agents::rca::messages::RcaMsg;
 use agents::rca::shared::{RcaSettings, RcaShared};
+use agents::recovery::messages::{RecoveryEvent, RecoveryMsg};
 use agents::triage::actor::{Triager, TriagerArgs};
 use agents::triage::correlate::CorrelateConfig;
 use agents::triage::dedup::DedupConfig;
@@ -46,6 +47,7 @@ use agents::triage::link::RcaLink;
 use agents::triage::messages::TriageMsg;
 use anyhow::Context;
 use ractor::{Actor, ActorRef};
+use state::model::FixPlan;
 use state::trees::cursors::PIPELINE;
 use state::{Store, StoreConfig};
 use tokio::net::TcpListener;
@@ -119,15 +121,18 @@ impl Application {
         let registry = Registry::default();
         let audit = state::trees::Audit::open(store.open_tree("audit")?)?;
         let recovery = crate::api::actions::RecoveryHandle::new(&store, audit)?;
-        let mut root_spec = tree_spec(
-            &cfg,
-            &store,
-            &commit,
-            catalogue.clone(),
-            &faults,
-            &registry,
-            &rca,
-        );
+        let on_plan = plans_to_recovery(&recovery);
+        outcomes_to_fix_stats(&recovery, &rca);
+        let mut root_spec = tree_spec(Wiring {
+            cfg: &cfg,
+            store: &store,
+            commit: &commit,
+            catalogue: catalogue.clone(),
+            faults: &faults,
+            registry: &registry,
+            rca: &rca,
+            on_plan,
+        });
         root_spec.children.push(crate::recovery::child_spec(
             &cfg, &store, &registry, &recovery,
         ));
@@ -261,15 +266,63 @@ fn rca_shared(cfg: &Config, store: &Store) -> anyhow::Result<RcaShared> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tree_spec(
-    cfg: &Config,
-    store: &Store,
-    commit: &GroupCommit,
+/// Fix plans go to the recovery stage (whichever incarnation is running).
+fn plans_to_recovery(recovery: &crate::api::actions::RecoveryHandle) -> PlanSink {
+    let actor = recovery.actor.clone();
+    Arc::new(
+        move |plan: FixPlan| match actor.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(r) => {
+                if let Err(e) = r.cast(RecoveryMsg::Plan(plan)) {
+                    tracing::warn!(error = %e, "recovery stage did not take a fix plan");
+                }
+            }
+            None => tracing::warn!(
+                incident = %plan.incident_id,
+                "recovery stage not running; fix plan dropped"
+            ),
+        },
+    )
+}
+
+/// Verified outcomes of recovery feed fix selection's statistics (and every
+/// attempt its cooldown and per-incident memory).
+fn outcomes_to_fix_stats(recovery: &crate::api::actions::RecoveryHandle, rca: &Arc<RcaShared>) {
+    let rca = rca.clone();
+    recovery.sinks.add(Arc::new(move |e: RecoveryEvent| {
+        if let RecoveryEvent::Outcome(o) = e {
+            let rca = rca.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(err) = rca.fix_stats.record(&o) {
+                    tracing::warn!(error = %err, fix = %o.fix, "recording a fix outcome");
+                }
+            });
+        }
+    }));
+}
+
+/// What the pipeline's stages are built from.
+struct Wiring<'a> {
+    cfg: &'a Config,
+    store: &'a Store,
+    commit: &'a GroupCommit,
     catalogue: Arc<Catalogue>,
-    faults: &Arc<Faults>,
-    registry: &Registry,
-    rca: &Arc<RcaShared>,
-) -> SupervisorSpec {
+    faults: &'a Arc<Faults>,
+    registry: &'a Registry,
+    rca: &'a Arc<RcaShared>,
+    on_plan: PlanSink,
+}
+
+fn tree_spec(w: Wiring<'_>) -> SupervisorSpec {
+    let Wiring {
+        cfg,
+        store,
+        commit,
+        catalogue,
+        faults,
+        registry,
+        rca,
+        on_plan,
+    } = w;
     let intensity = Intensity {
         max_restarts: cfg.supervision.max_restarts,
         period: cfg.supervision.period.0,
@@ -291,6 +344,7 @@ fn tree_spec(
             let args = PlannerArgs {
                 shared: shared.clone(),
                 health: h.clone(),
+                on_plan: Some(on_plan.clone()),
             };
             let slots = slots.clone();
             async move {

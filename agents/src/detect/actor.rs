@@ -15,11 +15,11 @@
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use state::model::Event;
 use state::trees::anomalies::Anomalies;
 use state::trees::detector_state::DetectorStates;
-use state::{Store, now_ms};
-use state::model::Event;
 use state::trees::templates::Templates;
+use state::{Store, now_ms};
 
 use super::messages::DetectMsg;
 use super::scan::scan_with;

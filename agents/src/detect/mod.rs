@@ -12,7 +12,7 @@ pub mod messages;
 pub mod scan;
 pub mod signatures;
 pub mod stats;
-pub mod templates;
 pub mod streams;
+pub mod templates;
 #[cfg(test)]
 mod tests;

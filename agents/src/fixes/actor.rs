@@ -3,13 +3,14 @@
 //! diagnosis. Silences are checked here: a silenced incident still gets its
 //! plan recorded, marked silenced, so nothing acts on it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use state::model::Incident;
 use state::model::diagnosis::Hypothesis;
+use state::model::{FixPlan, Incident};
 use state::now_ms;
 use state::trees::fix_stats::{FixStat, FixStats};
 
@@ -20,14 +21,23 @@ use crate::rca::shared::RcaShared;
 
 pub struct Planner;
 
+/// Where plans go to be carried out (the recovery stage).
+pub type PlanSink = Arc<dyn Fn(FixPlan) + Send + Sync>;
+
 pub struct PlannerArgs {
     pub shared: Arc<RcaShared>,
     pub health: Arc<StageHealth>,
+    /// `None`: plans are only stored with the diagnosis.
+    pub on_plan: Option<PlanSink>,
 }
 
 pub struct PlannerState {
     args: PlannerArgs,
     rng: StdRng,
+    /// Per incident, the plan last handed over and when: an incident is
+    /// re-diagnosed on every update, and only a changed plan (or the same
+    /// one after the cooldown) is handed over again.
+    sent: HashMap<String, (String, i64)>,
 }
 
 /// Statistics as the ranker sees them; a read error counts as "no record"
@@ -68,6 +78,7 @@ impl Actor for Planner {
         Ok(PlannerState {
             args,
             rng: StdRng::from_os_rng(),
+            sent: HashMap::new(),
         })
     }
 
@@ -147,5 +158,43 @@ fn plan_for(
         r.skipped = skipped.clone();
         r.silenced_by = silenced_by.clone();
     })?;
+    if let (Some(p), Some(sink)) = (fix_plan, &state.args.on_plan)
+        && silenced_by.is_empty()
+        && inc.status.is_active()
+        && !p.steps.is_empty()
+    {
+        let key = plan_key(&p);
+        let cooldown = shared.settings.fix_cooldown_ms;
+        let fresh = match state.sent.get(&p.incident_id) {
+            Some((k, at)) => *k != key || now - at >= cooldown,
+            None => true,
+        };
+        if fresh {
+            state.sent.insert(p.incident_id.clone(), (key, now));
+            if state.sent.len() > MAX_REMEMBERED {
+                // Forget the oldest half; at worst a plan is handed over
+                // twice, and recovery ignores a second plan for an incident
+                // it is already working on.
+                let mut ats: Vec<i64> = state.sent.values().map(|(_, at)| *at).collect();
+                ats.sort_unstable();
+                let cut = ats[ats.len() / 2];
+                state.sent.retain(|_, (_, at)| *at > cut);
+            }
+            sink(p);
+        }
+    }
     Ok(())
+}
+
+/// Incidents whose last handed-over plan is remembered, at most.
+const MAX_REMEMBERED: usize = 10_000;
+
+fn plan_key(p: &FixPlan) -> String {
+    let steps: Vec<&str> = p.steps.iter().map(|s| s.fix.as_str()).collect();
+    format!(
+        "{}|{}|{}",
+        p.cause_id.as_deref().unwrap_or(""),
+        p.service,
+        steps.join(",")
+    )
 }

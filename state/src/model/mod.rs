@@ -1,8 +1,8 @@
 //! The domain model: what flows between stages and what is stored.
 
 pub mod anomaly;
-pub mod diagnosis;
 pub mod classification;
+pub mod diagnosis;
 pub mod event;
 pub mod incident;
 pub mod plan;
