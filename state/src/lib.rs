@@ -17,6 +17,7 @@ pub mod codec;
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod snapshot;
 pub mod store;
 pub mod trees;
 

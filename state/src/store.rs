@@ -179,6 +179,11 @@ impl Store {
         Ok(())
     }
 
+    /// The database, for crate-internal whole-store operations (snapshots).
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Whether the store answers reads (for `/ready`).
     pub fn is_healthy(&self) -> bool {
         self.meta.schema_version().is_ok()

@@ -67,6 +67,12 @@ pub struct Config {
     pub supervision: SupervisionConfig,
     /// A TOML file of extra failure signatures (same id overrides a built-in).
     pub signatures_file: Option<PathBuf>,
+    /// Recovery actions and guardrails (dry-run unless `mode` says otherwise).
+    #[serde(default)]
+    pub recovery: agents::recovery::config::RecoveryConfig,
+    /// Notification channels, routing, retries.
+    #[serde(default)]
+    pub notify: agents::notify::config::NotifyConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -113,6 +119,8 @@ impl Default for Config {
             triage: TriageConfig::default(),
             supervision: SupervisionConfig::default(),
             signatures_file: None,
+            recovery: Default::default(),
+            notify: Default::default(),
         }
     }
 }
@@ -234,6 +242,8 @@ impl Config {
         if self.supervision.period.0.is_zero() {
             errors.push("supervision.period: must be greater than 0".into());
         }
+        errors.extend(self.recovery.validate());
+        errors.extend(self.notify.validate());
         if errors.is_empty() {
             Ok(())
         } else {

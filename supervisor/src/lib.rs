@@ -8,10 +8,13 @@
 //!   shuts down in order.
 //! - [`api`]: the HTTP API (`router(state)`).
 //! - [`eval`]: `supervisor eval ...` quality figures on public data.
+//! - [`recovery`]: wires the recovery stage into the tree (restart callback,
+//!   executors, event sink).
 
 pub mod api;
 pub mod config;
 pub mod eval;
+pub mod recovery;
 pub mod startup;
 pub mod telemetry;
 pub mod tree;

@@ -53,6 +53,8 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut cfg = Config::from_file(cli.config.as_deref())?;
     cfg.apply_env(|k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("environment: {}", e.join("; ")))?;
+    // Notification channels from TELEGRAM_*, SLACK_WEBHOOK_URL, ...
+    cfg.notify.apply_env(|k| std::env::var(k).ok());
     if let Some(l) = cli.listen {
         cfg.listen = l;
     }

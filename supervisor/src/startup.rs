@@ -9,7 +9,9 @@
 //! │   ├── triage    folds anomalies into incidents, commits the cursor
 //! │   ├── detect    signatures → anomalies
 //! │   └── ingest    write-ahead log → detect, by cursor
-//! └── retention     trims processed write-ahead records
+//! ├── retention     trims processed write-ahead records
+//! ├── recovery      carries out fix plans behind the guardrails
+//! └── notify        tells people (Telegram, Slack, Discord, webhooks)
 //! ```
 //!
 //! Downstream stages start first so that each upstream stage gets a live
@@ -102,7 +104,15 @@ impl Application {
         let commit = GroupCommit::start(store.clone());
         let faults = Arc::new(Faults::default());
         let registry = Registry::default();
-        let root_spec = tree_spec(&cfg, &store, &commit, catalogue.clone(), &faults, &registry);
+        let audit = state::trees::Audit::open(store.open_tree("audit")?)?;
+        let recovery = crate::api::actions::RecoveryHandle::new(&store, audit)?;
+        let mut root_spec = tree_spec(&cfg, &store, &commit, catalogue.clone(), &faults, &registry);
+        root_spec.children.push(crate::recovery::child_spec(
+            &cfg, &store, &registry, &recovery,
+        ));
+        root_spec
+            .children
+            .push(crate::recovery::notify_spec(&cfg, &store, &recovery));
         let root = start_root(root_spec, registry.clone()).await?;
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -116,6 +126,7 @@ impl Application {
             max_body_bytes: cfg.max_body_bytes,
             wal_limit_bytes: cfg.wal.retention_bytes,
             catalogue,
+            recovery,
         };
         Ok(Application {
             listener,
@@ -147,6 +158,11 @@ impl Application {
 
     pub fn store(&self) -> Store {
         self.app.store.clone()
+    }
+
+    /// The recovery stage's handle (event sinks, intents, audit log).
+    pub fn recovery(&self) -> crate::api::actions::RecoveryHandle {
+        self.app.recovery.clone()
     }
 
     /// Serve until `shutdown` resolves (graceful) or the tree gives up.

@@ -1,19 +1,17 @@
 //! Group commit: many requests share one flush of the store.
 //!
-//! A request appends its batch to the write-ahead tree, then waits for a
-//! flush that *started after* its append. One flusher task collects every
-//! waiter that arrived while the previous flush ran and answers them all
-//! after the next one, so under load one fsync covers many batches.
+//! A request encodes its batch and hands it to the one writer task, which
+//! inserts every batch that queued while it wrote the previous group, then
+//! flushes once and answers them all: under load one fsync covers many
+//! batches, and a request is answered only after its batch is durable.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use state::model::{Event, WalBatch};
-use state::trees::wal::encode_split;
+use state::trees::wal::{EncodedRecord, encode_split};
 use state::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
-
-type Waiter = oneshot::Sender<Result<(), String>>;
 
 /// Arrival time and events of one hot batch.
 pub type HotBatch = (i64, Arc<Vec<Event>>);
@@ -59,35 +57,37 @@ impl HotBatches {
 /// Appends batches durably. Cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
-    store: Store,
     hot: Arc<HotBatches>,
-    tx: mpsc::UnboundedSender<Waiter>,
+    tx: mpsc::UnboundedSender<Pending>,
     /// Newest sequence known durable; stages watch it to wake up.
     durable: Arc<watch::Sender<u64>>,
+}
+
+/// A batch encoded by its request, waiting for the writer.
+struct Pending {
+    received_ms: i64,
+    records: Vec<EncodedRecord>,
+    done: oneshot::Sender<Result<u64, String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("flushing the store failed: {0}")]
+    #[error("writing the write-ahead log failed: {0}")]
     Flush(String),
     #[error("the store is shutting down")]
     Closed,
 }
 
 impl GroupCommit {
-    /// Start the flusher task on the current tokio runtime.
+    /// Start the writer task on the current tokio runtime.
     pub fn start(store: Store) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let durable = Arc::new(watch::Sender::new(store.wal().head()));
-        tokio::spawn(flusher(store.clone(), rx, durable.clone()));
-        Self {
-            store,
-            hot: Default::default(),
-            tx,
-            durable,
-        }
+        let hot: Arc<HotBatches> = Default::default();
+        tokio::spawn(writer(store, hot.clone(), rx, durable.clone()));
+        Self { hot, tx, durable }
     }
 
     /// The decoded batches shared with the pipeline's reader.
@@ -95,40 +95,24 @@ impl GroupCommit {
         self.hot.clone()
     }
 
-    /// Append one batch and return its sequence once it is durable.
+    /// Append one batch and return its sequence once it is durable. A big
+    /// batch becomes several records; the last one's sequence answers.
     pub async fn append(&self, batch: WalBatch) -> Result<u64, CommitError> {
-        let store = self.store.clone();
-        let hot = self.hot.clone();
-        // Encoding (compression) and sled inserts are CPU work and can block
-        // briefly on I/O: keep them off the reactor. A big batch becomes
-        // several records; the last one's sequence answers for all.
-        let seq = tokio::task::spawn_blocking(move || {
-            let received_ms = batch.received_ms;
-            let mut last = 0;
-            for (bytes, events) in encode_split(received_ms, batch.events)? {
-                let events = Arc::new(events);
-                last = store
-                    .wal()
-                    .append_encoded_then(bytes, |seq| hot.put(seq, received_ms, events))?;
-            }
-            Ok::<_, StoreError>(last)
-        })
-        .await
-        .map_err(|_| CommitError::Closed)??;
-        let (done_tx, done_rx) = oneshot::channel();
-        self.tx.send(done_tx).map_err(|_| CommitError::Closed)?;
-        done_rx
+        // Encoding (with compression) runs here, in parallel across
+        // requests; the writer only inserts and flushes.
+        let records = encode_split(batch.received_ms, batch.events)?;
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send(Pending {
+                received_ms: batch.received_ms,
+                records,
+                done,
+            })
+            .map_err(|_| CommitError::Closed)?;
+        answer
             .await
             .map_err(|_| CommitError::Closed)?
-            .map_err(CommitError::Flush)?;
-        self.durable.send_if_modified(|d| {
-            let newer = seq > *d;
-            if newer {
-                *d = seq;
-            }
-            newer
-        });
-        Ok(seq)
+            .map_err(CommitError::Flush)
     }
 
     /// Watch the newest durable sequence.
@@ -137,30 +121,81 @@ impl GroupCommit {
     }
 }
 
-async fn flusher(
+/// The single writer: takes every batch that queued while the previous
+/// group was written, inserts them in arrival order, flushes once, then
+/// answers them all. One writer means no lock contention on the tree's
+/// tail and one fsync per group, however many requests are in flight.
+async fn writer(
     store: Store,
-    mut rx: mpsc::UnboundedReceiver<Waiter>,
-    _d: Arc<watch::Sender<u64>>,
+    hot: Arc<HotBatches>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    durable: Arc<watch::Sender<u64>>,
 ) {
-    let mut waiters = Vec::new();
+    let mut group = Vec::new();
     while let Some(first) = rx.recv().await {
-        waiters.push(first);
-        while let Ok(w) = rx.try_recv() {
-            waiters.push(w);
+        group.push(first);
+        while let Ok(p) = rx.try_recv() {
+            group.push(p);
         }
-        let s = store.clone();
-        let res = match tokio::task::spawn_blocking(move || s.flush()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
+        let (s, h) = (store.clone(), hot.clone());
+        let mut batch = std::mem::take(&mut group);
+        let written = tokio::task::spawn_blocking(move || {
+            let res = write_group(&s, &h, &mut batch);
+            (batch, res)
+        })
+        .await;
+        let (answered, res) = match written {
+            Ok(v) => v,
+            Err(e) => {
+                // The group is lost with the task: its waiters see Closed.
+                tracing::error!(error = %e, "write-ahead writer task failed");
+                continue;
+            }
         };
-        if let Err(e) = &res {
-            tracing::error!(error = %e, "flushing the write-ahead log failed");
-        }
-        for w in waiters.drain(..) {
-            let _ = w.send(res.clone());
+        match res {
+            Ok(seqs) => {
+                if let Some(&top) = seqs.iter().max() {
+                    durable.send_if_modified(|d| {
+                        let newer = top > *d;
+                        if newer {
+                            *d = top;
+                        }
+                        newer
+                    });
+                }
+                for (p, seq) in answered.into_iter().zip(seqs) {
+                    let _ = p.done.send(Ok(seq));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing the write-ahead log failed");
+                for p in answered {
+                    let _ = p.done.send(Err(e.to_string()));
+                }
+            }
         }
     }
+}
+
+/// Insert every pending batch, then flush; the last sequence of each.
+fn write_group(
+    store: &Store,
+    hot: &HotBatches,
+    group: &mut [Pending],
+) -> Result<Vec<u64>, StoreError> {
+    let wal = store.wal();
+    let mut seqs = Vec::with_capacity(group.len());
+    for p in group.iter_mut() {
+        let mut last = 0;
+        for (bytes, events) in p.records.drain(..) {
+            let events = Arc::new(events);
+            let at = p.received_ms;
+            last = wal.append_encoded_then(bytes, |seq| hot.put(seq, at, events))?;
+        }
+        seqs.push(last);
+    }
+    store.flush()?;
+    Ok(seqs)
 }
 
 #[cfg(test)]

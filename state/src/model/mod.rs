@@ -2,6 +2,7 @@
 
 pub mod anomaly;
 pub mod classification;
+pub mod diagnosis;
 pub mod event;
 pub mod incident;
 pub mod plan;

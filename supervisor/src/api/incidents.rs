@@ -78,13 +78,17 @@ fn summary(i: &Incident) -> Value {
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Incident>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    app.store
+    let inc = app
+        .store
         .incidents()
         .get(id)?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no incident with id {id}")))
+        .ok_or_else(|| ApiError::not_found(format!("no incident with id {id}")))?;
+    let mut body = serde_json::to_value(&inc).map_err(ApiError::internal)?;
+    // Additive: the recovery actions and audit entries of this incident.
+    body["recovery"] = app.recovery.for_incident(&id.to_string())?;
+    Ok(Json(body))
 }
 
 pub async fn transition(

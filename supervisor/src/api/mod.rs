@@ -1,6 +1,7 @@
 //! The HTTP API. [`router`] builds it from an [`AppState`], so handlers are
 //! testable with `oneshot` and the binary only binds and serves.
 
+pub mod actions;
 pub mod error;
 pub mod incidents;
 pub mod ingest;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub wal_limit_bytes: u64,
     /// The failure-signature catalogue in use (`GET /signatures`).
     pub catalogue: Arc<agents::detect::signatures::Catalogue>,
+    /// The recovery stage: actions, approvals, breakers, audit log.
+    pub recovery: actions::RecoveryHandle,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -54,6 +57,10 @@ pub fn router(app: AppState) -> Router {
         .route("/ingest/logs/raw", post(raw::logs_raw))
         .route("/templates", get(knowledge::templates))
         .route("/signatures", get(knowledge::signatures))
+        .route("/actions", get(actions::list))
+        .route("/actions/plans", post(actions::submit_plan))
+        .route("/actions/breaker/reset", post(actions::reset_breaker))
+        .route("/actions/{id}/approve", post(actions::approve))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)

@@ -1,2 +1,14 @@
-//! Streaming statistical detectors (robust baseline, isolation forest,
-//! k-means, ensemble). Pure logic; the detect actor drives them.
+//! Streaming statistical detectors. Pure logic; the detect actor drives them.
+//!
+//! - [`robust`]: per-stream Holt(-Winters) baseline with a robust spread:
+//!   spikes, level shifts, variance changes on one univariate series.
+//! - [`iforest`]: isolation forest (Liu et al. 2008) with a flat,
+//!   branch-free tree layout, and a sliding reservoir to retrain from.
+//! - [`kmeans`]: distance-to-nearest-centroid scoring (linfa-clustering).
+//! - [`ensemble`]: calibrated [0,1] score, hysteresis flag, ranked evidence;
+//!   the univariate and multivariate detectors built from the parts above.
+
+pub mod ensemble;
+pub mod iforest;
+pub mod kmeans;
+pub mod robust;

@@ -1,0 +1,768 @@
+//! Turning detector outputs into one verdict: a calibrated score in [0,1],
+//! an anomaly flag with hysteresis, and ranked evidence.
+//!
+//! Two composite detectors are built here from the parts in this folder and
+//! are what the live pipeline and the evaluation commands both run:
+//!
+//! - [`UnivariateDetector`]: one metric or log-derived stream. Robust
+//!   Holt baseline, plus (optional) an isolation forest over a window of the
+//!   last `window` residuals standardised by the baseline.
+//!   Memory: robust state (≤ 80 B + 8·season B) + window (`8·window` B); with
+//!   the forest on, + reservoir (`4·window·reservoir` B) + forest (`n_trees ×
+//!   (12·2^D)` B, D = ceil(log2 sample_size)).
+//! - [`VectorDetector`]: all metrics of one host as one vector (as in SMD).
+//!   Per-dimension robust baselines for evidence, an isolation forest and a
+//!   k-means model over the vector standardised per dimension, refitted from
+//!   a sliding reservoir. Memory: `dims` robust states + reservoir
+//!   (`4·dims·reservoir` B) + forest + `k·dims` centroids.
+//!
+//! Calibration: a model's raw score is mapped through [`Calibrator`], fitted
+//! on the model's own scores of its training rows: 0 up to the training
+//! median, 0.5 at the training `quantile`, → 1 beyond.
+//!
+//! Fitting is split into `training_set` (a copy), `fit` (pure, may run on
+//! another thread) and `install`, so a caller never blocks on retraining.
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use super::iforest::{ForestConfig, IsolationForest, Reservoir};
+use super::kmeans::{CentroidModel, KMeansConfig, quantile_sorted};
+use super::robust::{RobustConfig, RobustDetector, squash};
+
+/// Maps a model's raw scores into [0,1] against its training distribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibrator {
+    median: f64,
+    high: f64,
+}
+
+impl Calibrator {
+    /// From raw scores of training rows; `q` is the quantile mapped to 0.5.
+    pub fn fit(mut raw: Vec<f64>, q: f64) -> Self {
+        raw.retain(|v| v.is_finite());
+        raw.sort_by(f64::total_cmp);
+        Calibrator {
+            median: quantile_sorted(&raw, 0.5),
+            high: quantile_sorted(&raw, q),
+        }
+    }
+
+    pub fn apply(&self, raw: f64) -> f64 {
+        let span = (self.high - self.median).max(1e-9);
+        squash((raw - self.median).max(0.0) / span, 1.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HysteresisConfig {
+    /// Score at or above which a quiet stream is flagged.
+    pub on: f64,
+    /// Score below which a flagged stream counts a quiet point.
+    pub off: f64,
+    /// Consecutive quiet points before the flag clears.
+    pub clear_after: u32,
+    /// Points after a raise during which no new raise can happen (one
+    /// alert per incident even when the score dips and comes back).
+    #[serde(default)]
+    pub refractory: u32,
+}
+
+impl Default for HysteresisConfig {
+    fn default() -> Self {
+        HysteresisConfig {
+            on: 0.5,
+            off: 0.3,
+            clear_after: 5,
+            refractory: 300,
+        }
+    }
+}
+
+/// A flag that rises at `on` and clears only after `clear_after` points
+/// below `off`, so a score hovering around the threshold cannot flap.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hysteresis {
+    active: bool,
+    quiet: u32,
+    /// Points since the last raise (saturating; "never" at start).
+    #[serde(default = "never")]
+    since_raise: u32,
+}
+
+fn never() -> u32 {
+    u32::MAX
+}
+
+impl Default for Hysteresis {
+    fn default() -> Self {
+        Hysteresis {
+            active: false,
+            quiet: 0,
+            since_raise: never(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Not flagged.
+    Quiet,
+    /// Flagged on this point (an anomaly episode starts).
+    Raised,
+    /// Still flagged.
+    Held,
+    /// Cleared on this point.
+    Cleared,
+}
+
+impl Hysteresis {
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    pub fn step(&mut self, cfg: &HysteresisConfig, score: f64) -> Transition {
+        self.since_raise = self.since_raise.saturating_add(1);
+        if !self.active {
+            if score >= cfg.on && self.since_raise > cfg.refractory {
+                self.since_raise = 0;
+                self.active = true;
+                self.quiet = 0;
+                return Transition::Raised;
+            }
+            return Transition::Quiet;
+        }
+        if score < cfg.off {
+            self.quiet += 1;
+            if self.quiet >= cfg.clear_after {
+                self.active = false;
+                self.quiet = 0;
+                return Transition::Cleared;
+            }
+        } else {
+            self.quiet = 0;
+        }
+        Transition::Held
+    }
+}
+
+/// Dimensions ranked by contribution (descending), top `top`, ties by index.
+pub fn rank_evidence(per_dim: &[f64], top: usize) -> Vec<(usize, f64)> {
+    let mut v: Vec<(usize, f64)> = per_dim
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, w)| w.is_finite())
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(top);
+    v
+}
+
+/// The verdict on one point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// Calibrated score in [0,1].
+    pub score: f64,
+    /// The score with repeats inside a flagged episode suppressed (0 after
+    /// the raising point): what a one-alert-per-episode consumer sees.
+    pub alert_score: f64,
+    pub transition: Transition,
+    /// Component scores `(name, score)`.
+    pub parts: Vec<(&'static str, f64)>,
+    /// Contributing dimensions, ranked: `(dimension, weight in [0,1])`.
+    pub evidence: Vec<(usize, f64)>,
+}
+
+impl Verdict {
+    fn decide(score: f64, h: &mut Hysteresis, cfg: &HysteresisConfig) -> (f64, f64, Transition) {
+        let score = if score.is_finite() {
+            score.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let eligible = !h.is_active() && h.since_raise.saturating_add(1) > cfg.refractory;
+        let t = h.step(cfg, score);
+        let alert = if eligible { score } else { 0.0 };
+        (score, alert, t)
+    }
+}
+
+/// A fitted model set with its calibrations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Models {
+    /// Per-dimension centre and scale used to standardise rows.
+    pub center: Vec<f32>,
+    pub scale: Vec<f32>,
+    pub forest: Option<(IsolationForest, Calibrator)>,
+    pub kmeans: Option<(CentroidModel, Calibrator)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub forest: Option<ForestConfig>,
+    pub kmeans: Option<KMeansConfig>,
+    /// Rows kept to retrain from.
+    pub reservoir: usize,
+    /// Rows needed before the first fit.
+    pub min_fit: usize,
+    /// Refit after this many new rows.
+    pub refit_every: u64,
+    /// Training-score quantile mapped to 0.5.
+    pub quantile: f64,
+    /// Standardise dimensions (median / spread) before the models.
+    pub standardise: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            forest: Some(ForestConfig::default()),
+            kmeans: Some(KMeansConfig::default()),
+            reservoir: 4096,
+            min_fit: 256,
+            refit_every: 2048,
+            quantile: 0.995,
+            standardise: true,
+        }
+    }
+}
+
+impl Models {
+    /// Fit every configured model on `rows` (pure; any thread).
+    pub fn fit(rows: ArrayView2<f32>, cfg: &ModelConfig, seed: u64) -> Option<Models> {
+        let (n, d) = rows.dim();
+        if n < 2 || d == 0 {
+            return None;
+        }
+        let (mut center, mut scale) = (vec![0f32; d], vec![1f32; d]);
+        if cfg.standardise {
+            for j in 0..d {
+                let mut col: Vec<f64> = rows.column(j).iter().map(|&v| f64::from(v)).collect();
+                col.retain(|v| v.is_finite());
+                col.sort_by(f64::total_cmp);
+                let med = quantile_sorted(&col, 0.5);
+                let spread = quantile_sorted(&col, 0.99) - quantile_sorted(&col, 0.01);
+                center[j] = med as f32;
+                scale[j] = spread.max(1e-3 * (1.0 + med.abs())) as f32;
+            }
+        }
+        let mut z = rows.to_owned();
+        for mut r in z.rows_mut() {
+            for j in 0..d {
+                r[j] = (r[j] - center[j]) / scale[j];
+            }
+        }
+        let forest = cfg.forest.as_ref().and_then(|fc| {
+            let fc = ForestConfig {
+                seed: fc.seed ^ seed,
+                ..fc.clone()
+            };
+            let f = IsolationForest::fit(z.view(), &fc).ok()?;
+            let raw = f.score(z.view()).to_vec();
+            Some((f, Calibrator::fit(raw, cfg.quantile)))
+        });
+        let kmeans = cfg.kmeans.as_ref().and_then(|kc| {
+            let m = CentroidModel::fit(z.view(), kc).ok()?;
+            let raw = z
+                .rows()
+                .into_iter()
+                .map(|r| {
+                    let v: Vec<f64> = r.iter().map(|&x| f64::from(x)).collect();
+                    m.distance(&v)
+                })
+                .collect();
+            Some((m, Calibrator::fit(raw, cfg.quantile)))
+        });
+        Some(Models {
+            center,
+            scale,
+            forest,
+            kmeans,
+        })
+    }
+
+    fn standardise(&self, x: &[f64], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(
+            x.iter()
+                .enumerate()
+                .map(|(j, &v)| ((v as f32) - self.center[j]) / self.scale[j]),
+        );
+    }
+
+    /// Component scores of one standardised row.
+    fn score(&self, z: &[f32], parts: &mut Vec<(&'static str, f64)>) {
+        if let Some((f, cal)) = &self.forest {
+            parts.push(("iforest", cal.apply(f.score_one(z))));
+        }
+        if let Some((m, cal)) = &self.kmeans {
+            let v: Vec<f64> = z.iter().map(|&x| f64::from(x)).collect();
+            parts.push(("kmeans", cal.apply(m.distance(&v))));
+        }
+    }
+}
+
+/// How component scores become one score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// The highest component (any detector suffices).
+    Max,
+    /// The mean of components (consensus).
+    Mean,
+}
+
+pub fn combine(how: Combine, parts: &[(&'static str, f64)]) -> f64 {
+    if parts.is_empty() {
+        return 0.0;
+    }
+    match how {
+        Combine::Max => parts.iter().map(|p| p.1).fold(0.0, f64::max),
+        Combine::Mean => parts.iter().map(|p| p.1).sum::<f64>() / parts.len() as f64,
+    }
+}
+
+/// Model slot shared with a background fit: the detector keeps scoring
+/// with the installed models while a new set is fitted elsewhere.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelSlot {
+    models: Option<Models>,
+    reservoir: Option<Reservoir>,
+    since_fit: u64,
+    fits: u64,
+    pending: bool,
+}
+
+impl ModelSlot {
+    fn new(dims: usize, cfg: &ModelConfig) -> Self {
+        let on = cfg.forest.is_some() || cfg.kmeans.is_some();
+        ModelSlot {
+            models: None,
+            reservoir: on.then(|| Reservoir::new(dims, cfg.reservoir)),
+            since_fit: 0,
+            fits: 0,
+            pending: false,
+        }
+    }
+
+    fn push(&mut self, row: &[f32]) {
+        if let Some(r) = &mut self.reservoir {
+            r.push(row);
+            self.since_fit += 1;
+        }
+    }
+
+    fn due(&self, cfg: &ModelConfig) -> bool {
+        let Some(r) = &self.reservoir else {
+            return false;
+        };
+        !self.pending
+            && r.len() >= cfg.min_fit
+            && (self.models.is_none() || self.since_fit >= cfg.refit_every)
+    }
+
+    fn take_training_set(&mut self) -> Option<(Array2<f32>, u64)> {
+        let r = self.reservoir.as_ref()?;
+        self.pending = true;
+        self.since_fit = 0;
+        self.fits += 1;
+        Some((r.snapshot(), self.fits))
+    }
+
+    fn install(&mut self, m: Option<Models>) {
+        self.pending = false;
+        if let Some(m) = m {
+            self.models = Some(m);
+        }
+    }
+}
+
+/// A training job handed out by a detector: fit it anywhere with
+/// [`FitJob::run`], then give the result back with `install`.
+#[derive(Debug)]
+pub struct FitJob {
+    pub rows: Array2<f32>,
+    pub cfg: ModelConfig,
+    pub seed: u64,
+}
+
+impl FitJob {
+    pub fn run(&self) -> Option<Models> {
+        Models::fit(self.rows.view(), &self.cfg, self.seed)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnivariateConfig {
+    pub robust: RobustConfig,
+    pub hysteresis: HysteresisConfig,
+    /// Residuals in the forest's feature window.
+    pub window: usize,
+    /// Forest / k-means over the residual window (`None` parts = off).
+    pub models: ModelConfig,
+    pub combine: Combine,
+}
+
+impl Default for UnivariateConfig {
+    fn default() -> Self {
+        UnivariateConfig {
+            robust: RobustConfig::default(),
+            hysteresis: HysteresisConfig::default(),
+            window: 6,
+            models: ModelConfig {
+                forest: None,
+                kmeans: None,
+                standardise: false,
+                ..ModelConfig::default()
+            },
+            combine: Combine::Max,
+        }
+    }
+}
+
+/// One univariate stream: robust baseline (+ optional models over the
+/// window of standardised residuals).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnivariateDetector {
+    pub cfg: UnivariateConfig,
+    robust: RobustDetector,
+    window: Vec<f32>,
+    flag: Hysteresis,
+    slot: ModelSlot,
+}
+
+impl UnivariateDetector {
+    pub fn new(cfg: UnivariateConfig) -> Self {
+        let w = cfg.window.max(1);
+        UnivariateDetector {
+            robust: RobustDetector::new(cfg.robust.clone()),
+            window: Vec::with_capacity(w),
+            flag: Hysteresis::default(),
+            slot: ModelSlot::new(w, &cfg.models),
+            cfg,
+        }
+    }
+
+    pub fn points(&self) -> u64 {
+        self.robust.count()
+    }
+
+    pub fn baseline(&self) -> f64 {
+        self.robust.expected()
+    }
+
+    pub fn is_flagged(&self) -> bool {
+        self.flag.is_active()
+    }
+
+    pub fn update(&mut self, x: f64) -> Verdict {
+        let r = self.robust.update(x);
+        let mut parts = vec![("robust", r.score)];
+        let w = self.cfg.window.max(1);
+        if x.is_finite() && self.robust.is_warm() {
+            let signed = ((x - r.expected) / self.robust.scale()).clamp(-1e6, 1e6) as f32;
+            if self.window.len() == w {
+                self.window.remove(0);
+            }
+            self.window.push(signed);
+            if self.window.len() == w {
+                if let Some(m) = &self.slot.models {
+                    m.score(&self.window, &mut parts);
+                }
+                let row = self.window.clone();
+                self.slot.push(&row);
+            }
+        }
+        let s = combine(self.cfg.combine, &parts);
+        let (score, alert_score, transition) =
+            Verdict::decide(s, &mut self.flag, &self.cfg.hysteresis);
+        Verdict {
+            score,
+            alert_score,
+            transition,
+            parts,
+            evidence: vec![(0, score)],
+        }
+    }
+
+    /// A retraining job when one is due (at most one outstanding).
+    pub fn fit_job(&mut self) -> Option<FitJob> {
+        if !self.slot.due(&self.cfg.models) {
+            return None;
+        }
+        let (rows, seed) = self.slot.take_training_set()?;
+        Some(FitJob {
+            rows,
+            cfg: self.cfg.models.clone(),
+            seed,
+        })
+    }
+
+    pub fn install(&mut self, m: Option<Models>) {
+        self.slot.install(m);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VectorConfig {
+    pub robust: RobustConfig,
+    pub hysteresis: HysteresisConfig,
+    pub models: ModelConfig,
+    pub combine: Combine,
+    /// Evidence entries kept per verdict.
+    pub top: usize,
+}
+
+impl Default for VectorConfig {
+    fn default() -> Self {
+        VectorConfig {
+            robust: RobustConfig::default(),
+            hysteresis: HysteresisConfig::default(),
+            models: ModelConfig::default(),
+            combine: Combine::Max,
+            top: 10,
+        }
+    }
+}
+
+/// All metrics of one host as one vector.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VectorDetector {
+    pub cfg: VectorConfig,
+    dims: usize,
+    robust: Vec<RobustDetector>,
+    flag: Hysteresis,
+    slot: ModelSlot,
+}
+
+impl VectorDetector {
+    pub fn new(dims: usize, cfg: VectorConfig) -> Self {
+        VectorDetector {
+            dims,
+            robust: (0..dims)
+                .map(|_| RobustDetector::new(cfg.robust.clone()))
+                .collect(),
+            flag: Hysteresis::default(),
+            slot: ModelSlot::new(dims, &cfg.models),
+            cfg,
+        }
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Learn from a row without scoring it (a training period).
+    pub fn learn(&mut self, x: &[f64]) {
+        if x.len() != self.dims {
+            return;
+        }
+        for (d, &v) in self.robust.iter_mut().zip(x) {
+            d.update(v);
+        }
+        let row: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        self.slot.push(&row);
+    }
+
+    /// Score a row (wrong width: score 0, nothing learned).
+    pub fn update(&mut self, x: &[f64]) -> Verdict {
+        if x.len() != self.dims {
+            let (score, alert_score, transition) =
+                Verdict::decide(0.0, &mut self.flag, &self.cfg.hysteresis);
+            return Verdict {
+                score,
+                alert_score,
+                transition,
+                parts: vec![],
+                evidence: vec![],
+            };
+        }
+        let per_dim: Vec<f64> = self
+            .robust
+            .iter_mut()
+            .zip(x)
+            .map(|(d, &v)| d.update(v).score)
+            .collect();
+        let mut parts = Vec::with_capacity(3);
+        let mut dev = vec![0.0; self.dims];
+        if let Some(m) = &self.slot.models {
+            let mut z = Vec::with_capacity(self.dims);
+            m.standardise(x, &mut z);
+            m.score(&z, &mut parts);
+            for (j, v) in z.iter().enumerate() {
+                dev[j] = squash(f64::from(v.abs()), 0.5);
+            }
+        }
+        if parts.is_empty() {
+            parts.push(("robust", per_dim.iter().copied().fold(0.0, f64::max)));
+        }
+        let contrib: Vec<f64> = per_dim.iter().zip(&dev).map(|(a, b)| a.max(*b)).collect();
+        let row: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        self.slot.push(&row);
+        let s = combine(self.cfg.combine, &parts);
+        let (score, alert_score, transition) =
+            Verdict::decide(s, &mut self.flag, &self.cfg.hysteresis);
+        Verdict {
+            score,
+            alert_score,
+            transition,
+            parts,
+            evidence: rank_evidence(&contrib, self.cfg.top),
+        }
+    }
+
+    pub fn fit_job(&mut self) -> Option<FitJob> {
+        if !self.slot.due(&self.cfg.models) {
+            return None;
+        }
+        let (rows, seed) = self.slot.take_training_set()?;
+        Some(FitJob {
+            rows,
+            cfg: self.cfg.models.clone(),
+            seed,
+        })
+    }
+
+    pub fn install(&mut self, m: Option<Models>) {
+        self.slot.install(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    #[test]
+    fn hysteresis_does_not_flap_around_the_threshold() {
+        let cfg = HysteresisConfig::default();
+        let mut h = Hysteresis::default();
+        let scores = [0.1, 0.55, 0.45, 0.52, 0.49, 0.51, 0.48, 0.5];
+        let raised = scores
+            .iter()
+            .filter(|&&s| h.step(&cfg, s) == Transition::Raised)
+            .count();
+        assert_eq!(raised, 1);
+        assert!(h.is_active());
+        for _ in 0..cfg.clear_after - 1 {
+            assert_eq!(h.step(&cfg, 0.0), Transition::Held);
+        }
+        assert_eq!(h.step(&cfg, 0.0), Transition::Cleared);
+        // Within the refractory period a new excursion raises nothing.
+        assert_eq!(h.step(&cfg, 0.9), Transition::Quiet);
+        for _ in 0..cfg.refractory {
+            h.step(&cfg, 0.0);
+        }
+        assert_eq!(h.step(&cfg, 0.9), Transition::Raised);
+    }
+
+    #[test]
+    fn evidence_is_ranked_by_weight() {
+        let r = rank_evidence(&[0.1, 0.9, f64::NAN, 0.5, 0.9], 3);
+        assert_eq!(r, vec![(1, 0.9), (4, 0.9), (3, 0.5)]);
+    }
+
+    #[test]
+    fn calibrator_maps_training_quantile_to_half() {
+        let c = Calibrator::fit((0..1001).map(f64::from).collect(), 0.99);
+        assert_eq!(c.apply(0.0), 0.0);
+        assert!((c.apply(990.0) - 0.5).abs() < 1e-9);
+        assert!(c.apply(5000.0) > 0.99);
+    }
+
+    fn gauss(rng: &mut StdRng) -> f64 {
+        (0..6).map(|_| rng.random::<f64>() - 0.5).sum::<f64>() * 2f64.sqrt()
+    }
+
+    #[test]
+    fn univariate_spike_raises_one_alert_with_evidence() {
+        let mut d = UnivariateDetector::new(UnivariateConfig::default());
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut raised = vec![];
+        for i in 0..1000 {
+            let x = 100.0 + gauss(&mut rng) + if i == 700 { 30.0 } else { 0.0 };
+            let v = d.update(x);
+            if v.transition == Transition::Raised {
+                raised.push(i);
+            }
+        }
+        assert_eq!(raised, vec![700]);
+    }
+
+    #[test]
+    fn univariate_with_forest_fits_off_line_and_scores() {
+        let mut cfg = UnivariateConfig::default();
+        cfg.models.forest = Some(ForestConfig {
+            n_trees: 20,
+            ..ForestConfig::default()
+        });
+        cfg.models.min_fit = 200;
+        let mut d = UnivariateDetector::new(cfg);
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut fits = 0;
+        let mut parts_seen = false;
+        for _ in 0..1000 {
+            let v = d.update(10.0 + gauss(&mut rng));
+            parts_seen |= v.parts.iter().any(|p| p.0 == "iforest");
+            if let Some(job) = d.fit_job() {
+                assert!(d.fit_job().is_none(), "one job outstanding at most");
+                d.install(job.run());
+                fits += 1;
+            }
+        }
+        assert!(fits >= 1 && parts_seen);
+    }
+
+    #[test]
+    fn vector_detector_names_the_dimension_that_moved() {
+        let mut cfg = VectorConfig::default();
+        cfg.models.forest = Some(ForestConfig {
+            n_trees: 50,
+            ..ForestConfig::default()
+        });
+        cfg.models.kmeans = Some(KMeansConfig {
+            k: 4,
+            ..KMeansConfig::default()
+        });
+        let mut d = VectorDetector::new(5, cfg);
+        let mut rng = StdRng::seed_from_u64(7);
+        let row = |rng: &mut StdRng| -> Vec<f64> { (0..5).map(|_| gauss(rng)).collect() };
+        for _ in 0..1500 {
+            let x = row(&mut rng);
+            d.learn(&x);
+        }
+        let job = d.fit_job().expect("fit due");
+        d.install(job.run());
+        let mut quiet_max: f64 = 0.0;
+        for _ in 0..300 {
+            let x = row(&mut rng);
+            quiet_max = quiet_max.max(d.update(&x).score);
+        }
+        let mut x = row(&mut rng);
+        x[3] += 12.0;
+        let v = d.update(&x);
+        assert!(
+            v.score >= 0.5,
+            "score {} parts {:?} quiet {}",
+            v.score,
+            v.parts,
+            quiet_max
+        );
+        assert!(v.score > quiet_max, "{quiet_max}");
+        assert_eq!(v.evidence[0].0, 3);
+    }
+
+    proptest! {
+        #[test]
+        fn univariate_scores_stay_in_unit_interval(xs in proptest::collection::vec(-1e12f64..1e12, 1..400)) {
+            let mut d = UnivariateDetector::new(UnivariateConfig::default());
+            for x in xs {
+                let v = d.update(x);
+                prop_assert!((0.0..=1.0).contains(&v.score));
+                prop_assert!((0.0..=1.0).contains(&v.alert_score));
+            }
+        }
+    }
+}
