@@ -24,9 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agents::chaos::Faults;
-use agents::detect::actor::{Detector, DetectorArgs};
+use agents::detect::actor::{Detector, DetectorArgs, StatsArgs};
 use agents::detect::messages::DetectMsg;
 use agents::detect::signatures::{BUILTIN, Catalogue};
+use agents::detect::streams::StreamsConfig;
 use agents::health::StageHealth;
 use agents::ingest::actor::{Ingestor, IngestorArgs};
 use agents::ingest::commit::GroupCommit;
@@ -273,13 +274,18 @@ fn tree_spec(
             faults.clone(),
         );
         let detect_store = store.clone();
+        let stats = StatsArgs {
+            store: store.clone(),
+            cfg: StreamsConfig::default(),
+        };
         ChildSpec::new("detect", Restart::Permanent, move |sup| {
-            let (slots, h, th, faults, catalogue) = (
+            let (slots, h, th, faults, catalogue, stats) = (
                 slots.clone(),
                 h.clone(),
                 th.clone(),
                 faults.clone(),
                 catalogue.clone(),
+                stats.clone(),
             );
             let store = detect_store.clone();
             async move {
@@ -289,6 +295,7 @@ fn tree_spec(
                     triage_health: th,
                     health: h,
                     faults,
+                    stats: Some(stats),
                     templates: Some(state::trees::templates::Templates::open(&store)?),
                 };
                 let (r, _) = Actor::spawn_linked(None, Detector, args, sup).await?;

@@ -1,17 +1,30 @@
-//! `Detector`: mines each batch's log templates (saved to the store when
-//! a store is given), scans the batch against the signature catalogue and
-//! hands the anomalies (possibly none: triage commits the cursor for every
-//! batch) to triage.
+//! `Detector`: mines each batch's log templates (saved to the `templates`
+//! tree when given), scans the batch (signatures, then the statistical
+//! detectors of every metric and log-derived stream) and hands the
+//! anomalies (possibly none: triage commits the cursor for every batch) to
+//! triage.
+//!
+//! Never blocks on slow work: model refits run on the blocking pool and
+//! come back as [`DetectMsg::Fitted`]; detector snapshots and anomaly
+//! records are written to the store on the blocking pool too. State is
+//! restored from the `detector_state` tree in `pre_start`, so a restarted
+//! stage (or process) keeps its baselines; the last snapshot is written in
+//! `post_stop`. A batch replayed after a crash may be learned twice: a few
+//! points counted twice do not move a baseline.
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use state::model::Event;
+use state::trees::anomalies::Anomalies;
+use state::trees::detector_state::DetectorStates;
 use state::trees::templates::Templates;
+use state::{Store, now_ms};
 
 use super::messages::DetectMsg;
 use super::scan::scan_with;
 use super::signatures::Catalogue;
+use super::streams::{StreamBank, StreamsConfig};
 use super::templates::MinerConfig;
 use super::templates::live::LiveTemplates;
 use crate::chaos::Faults;
@@ -20,18 +33,36 @@ use crate::triage::messages::TriageMsg;
 
 pub struct Detector;
 
+/// The statistical side: where its state lives and how it is tuned.
+#[derive(Clone)]
+pub struct StatsArgs {
+    pub store: Store,
+    pub cfg: StreamsConfig,
+}
+
 pub struct DetectorArgs {
     pub catalogue: Arc<Catalogue>,
     pub triage: ActorRef<TriageMsg>,
     pub triage_health: Arc<StageHealth>,
     pub health: Arc<StageHealth>,
     pub faults: Arc<Faults>,
+    /// `None`: signatures only.
+    pub stats: Option<StatsArgs>,
     /// Where mined templates are kept; `None` mines in memory only.
     pub templates: Option<Templates>,
 }
 
+pub struct Stats {
+    bank: StreamBank,
+    states: DetectorStates,
+    anomalies: Anomalies,
+    every_ms: i64,
+    last_snapshot_ms: i64,
+}
+
 pub struct DetectorState {
     args: DetectorArgs,
+    stats: Option<Stats>,
     live: LiveTemplates,
 }
 
@@ -45,17 +76,21 @@ impl Actor for Detector {
         _myself: ActorRef<DetectMsg>,
         args: DetectorArgs,
     ) -> Result<DetectorState, ActorProcessingErr> {
+        let stats = match &args.stats {
+            Some(s) => Some(restore(s.clone()).await?),
+            None => None,
+        };
         let live = match &args.templates {
             Some(t) => LiveTemplates::restore(MinerConfig::default(), t.all()?),
             None => LiveTemplates::new(MinerConfig::default()),
         };
         args.health.touch();
-        Ok(DetectorState { args, live })
+        Ok(DetectorState { args, stats, live })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<DetectMsg>,
+        myself: ActorRef<DetectMsg>,
         msg: DetectMsg,
         state: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
@@ -71,7 +106,7 @@ impl Actor for Detector {
                     })
                     .collect();
                 let live = &state.live;
-                let anomalies = scan_with(&state.args.catalogue, &events, |i| {
+                let mut anomalies = scan_with(&state.args.catalogue, &events, |i| {
                     let id = ids.get(i).copied().flatten()?;
                     let t = live.miner().get(id)?;
                     Some((t.id, t.text()))
@@ -79,6 +114,13 @@ impl Actor for Detector {
                 if let Some(store) = &state.args.templates {
                     let (upserts, removed) = state.live.take_changes();
                     store.apply(&upserts, &removed)?;
+                }
+                if let Some(stats) = &mut state.stats {
+                    let found = stats.bank.observe(&events);
+                    record_anomalies(stats, &anomalies, &found);
+                    anomalies.extend(found);
+                    spawn_fits(stats, &myself);
+                    maybe_snapshot(stats, false);
                 }
                 state.args.triage_health.note_enqueued();
                 state.args.triage.cast(TriageMsg::Detected {
@@ -88,7 +130,106 @@ impl Actor for Detector {
                 })?;
                 state.args.health.note_handled(n);
             }
+            DetectMsg::Fitted { key, models } => {
+                if let Some(stats) = &mut state.stats {
+                    stats.bank.install(&key, *models);
+                }
+            }
         }
         Ok(())
     }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<DetectMsg>,
+        state: &mut DetectorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(stats) = &mut state.stats {
+            let recs = stats.bank.take_dirty();
+            let states = stats.states.clone();
+            tokio::task::spawn_blocking(move || {
+                states.put_all(&recs)?;
+                states.flush()
+            })
+            .await??;
+        }
+        Ok(())
+    }
+}
+
+async fn restore(s: StatsArgs) -> Result<Stats, ActorProcessingErr> {
+    let keep = s.cfg.keep_anomalies;
+    let every_ms = s.cfg.snapshot_every_ms;
+    let store = s.store.clone();
+    let (states, anomalies, records) = tokio::task::spawn_blocking(move || {
+        let states = DetectorStates::open(&store)?;
+        let anomalies = Anomalies::open(&store, keep)?;
+        let records = states.load_all()?;
+        Ok::<_, state::StoreError>((states, anomalies, records))
+    })
+    .await??;
+    let (records, bad) = records;
+    for e in bad {
+        tracing::warn!(error = %e, "detector state record skipped; that stream relearns");
+    }
+    let mut bank = StreamBank::new(s.cfg);
+    let n = bank.restore(records);
+    tracing::info!(streams = n, "detector state restored");
+    Ok(Stats {
+        bank,
+        states,
+        anomalies,
+        every_ms,
+        last_snapshot_ms: now_ms(),
+    })
+}
+
+fn record_anomalies(
+    stats: &Stats,
+    signatures: &[state::model::Anomaly],
+    found: &[state::model::Anomaly],
+) {
+    if signatures.is_empty() && found.is_empty() {
+        return;
+    }
+    let all: Vec<_> = signatures.iter().chain(found).cloned().collect();
+    let t = stats.anomalies.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = t.insert_all(&all, now_ms()) {
+            tracing::warn!(error = %e, "recording anomalies");
+        }
+    });
+}
+
+/// Refits run on the blocking pool and report back as messages.
+fn spawn_fits(stats: &mut Stats, myself: &ActorRef<DetectMsg>) {
+    for (key, job) in stats.bank.fit_jobs() {
+        let me = myself.clone();
+        tokio::task::spawn_blocking(move || {
+            let span = tracing::debug_span!("detect.refit", stream = %key);
+            let models = span.in_scope(|| job.run());
+            let _ = me.cast(DetectMsg::Fitted {
+                key,
+                models: Box::new(models),
+            });
+        });
+    }
+}
+
+fn maybe_snapshot(stats: &mut Stats, force: bool) {
+    let now = now_ms();
+    if !force && now - stats.last_snapshot_ms < stats.every_ms {
+        return;
+    }
+    stats.last_snapshot_ms = now;
+    let recs = stats.bank.take_dirty();
+    if recs.is_empty() {
+        return;
+    }
+    let states = stats.states.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = states.put_all(&recs) {
+            tracing::warn!(error = %e, "writing detector snapshots");
+        }
+    });
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use state::model::Event;
 
+use super::stats::ensemble::Models;
 use crate::ingest::messages::BatchCtx;
 
 #[derive(Debug)]
@@ -12,5 +13,10 @@ pub enum DetectMsg {
     Batch {
         ctx: BatchCtx,
         events: Arc<Vec<Event>>,
+    },
+    /// A background refit of stream `key` finished (`None`: nothing fitted).
+    Fitted {
+        key: String,
+        models: Box<Option<Models>>,
     },
 }

@@ -2,7 +2,9 @@
 //!
 //! Input: batches of events from ingest. Output: anomalies (score,
 //! evidence) to triage, one message per batch.
-//! Owned state: per-stream detector state (later issues).
+//! Owned state: per-stream detector state (`streams`), snapshotted to the
+//! `detector_state` tree and restored at start; recent anomalies in the
+//! `anomalies` tree.
 //! Crash policy: permanent; batches in flight are replayed by ingest.
 
 pub mod actor;
@@ -10,4 +12,7 @@ pub mod messages;
 pub mod scan;
 pub mod signatures;
 pub mod stats;
+pub mod streams;
 pub mod templates;
+#[cfg(test)]
+mod tests;

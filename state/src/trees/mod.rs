@@ -18,3 +18,5 @@ pub use audit::{Audit, AuditDraft, AuditEntry, Tampered};
 pub use intents::{IntentPhase, Intents, RecoveryIntent, StepResult};
 pub mod deliveries;
 pub use deliveries::{Deliveries, Delivery};
+pub mod anomalies;
+pub mod detector_state;

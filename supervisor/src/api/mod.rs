@@ -2,6 +2,7 @@
 //! testable with `oneshot` and the binary only binds and serves.
 
 pub mod actions;
+pub mod anomalies;
 pub mod error;
 pub mod incidents;
 pub mod ingest;
@@ -61,6 +62,7 @@ pub fn router(app: AppState) -> Router {
         .route("/actions/plans", post(actions::submit_plan))
         .route("/actions/breaker/reset", post(actions::reset_breaker))
         .route("/actions/{id}/approve", post(actions::approve))
+        .route("/observability/anomalies", get(anomalies::list))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), require_key))
         .with_state(app)

@@ -74,7 +74,7 @@ impl Default for HysteresisConfig {
             on: 0.5,
             off: 0.3,
             clear_after: 5,
-            refractory: 300,
+            refractory: 150,
         }
     }
 }
@@ -212,6 +212,14 @@ pub struct ModelConfig {
     pub quantile: f64,
     /// Standardise dimensions (median / spread) before the models.
     pub standardise: bool,
+    /// Rows (evenly spaced over the reservoir) used for standardisation,
+    /// k-means and calibration; the forest samples from every row.
+    #[serde(default = "default_fit_rows")]
+    pub fit_rows: usize,
+}
+
+fn default_fit_rows() -> usize {
+    2048
 }
 
 impl Default for ModelConfig {
@@ -219,11 +227,12 @@ impl Default for ModelConfig {
         ModelConfig {
             forest: Some(ForestConfig::default()),
             kmeans: Some(KMeansConfig::default()),
-            reservoir: 4096,
+            reservoir: 16384,
             min_fit: 256,
-            refit_every: 2048,
+            refit_every: 4096,
             quantile: 0.995,
             standardise: true,
+            fit_rows: default_fit_rows(),
         }
     }
 }
@@ -236,9 +245,11 @@ impl Models {
             return None;
         }
         let (mut center, mut scale) = (vec![0f32; d], vec![1f32; d]);
+        let stride = n.div_ceil(cfg.fit_rows.max(2));
+        let sub = rows.slice(ndarray::s![..;stride, ..]);
         if cfg.standardise {
             for j in 0..d {
-                let mut col: Vec<f64> = rows.column(j).iter().map(|&v| f64::from(v)).collect();
+                let mut col: Vec<f64> = sub.column(j).iter().map(|&v| f64::from(v)).collect();
                 col.retain(|v| v.is_finite());
                 col.sort_by(f64::total_cmp);
                 let med = quantile_sorted(&col, 0.5);
@@ -259,12 +270,13 @@ impl Models {
                 ..fc.clone()
             };
             let f = IsolationForest::fit(z.view(), &fc).ok()?;
-            let raw = f.score(z.view()).to_vec();
+            let raw = f.score(z.slice(ndarray::s![..;stride, ..])).to_vec();
             Some((f, Calibrator::fit(raw, cfg.quantile)))
         });
         let kmeans = cfg.kmeans.as_ref().and_then(|kc| {
-            let m = CentroidModel::fit(z.view(), kc).ok()?;
-            let raw = z
+            let zs = z.slice(ndarray::s![..;stride, ..]);
+            let m = CentroidModel::fit(zs, kc).ok()?;
+            let raw = zs
                 .rows()
                 .into_iter()
                 .map(|r| {
@@ -512,6 +524,21 @@ pub struct VectorConfig {
     pub combine: Combine,
     /// Evidence entries kept per verdict.
     pub top: usize,
+    /// How dimensions are ranked as evidence.
+    #[serde(default)]
+    pub evidence: EvidenceRank,
+}
+
+/// Per-dimension evidence: the robust baseline's surprise (`z` against the
+/// dimension's own recent behaviour), the distance from the training
+/// centre in training spreads, or the larger of the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceRank {
+    #[default]
+    Both,
+    Robust,
+    Deviation,
 }
 
 impl Default for VectorConfig {
@@ -522,6 +549,7 @@ impl Default for VectorConfig {
             models: ModelConfig::default(),
             combine: Combine::Max,
             top: 10,
+            evidence: EvidenceRank::default(),
         }
     }
 }
@@ -578,26 +606,49 @@ impl VectorDetector {
                 evidence: vec![],
             };
         }
-        let per_dim: Vec<f64> = self
+        // Per-dimension excursion, unbounded so the ranking keeps its
+        // resolution: the robust baseline's z (relative to its midpoint)
+        // and the distance from the training centre in training spreads.
+        let z_mid = self.cfg.robust.z_mid;
+        let mut robust_max: f64 = 0.0;
+        let mut contrib: Vec<f64> = self
             .robust
             .iter_mut()
             .zip(x)
-            .map(|(d, &v)| d.update(v).score)
+            .map(|(d, &v)| {
+                let r = d.update(v);
+                robust_max = robust_max.max(r.score);
+                if r.z.is_finite() && self.cfg.evidence != EvidenceRank::Deviation {
+                    r.z / z_mid
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let mut parts = Vec::with_capacity(3);
-        let mut dev = vec![0.0; self.dims];
         if let Some(m) = &self.slot.models {
             let mut z = Vec::with_capacity(self.dims);
             m.standardise(x, &mut z);
             m.score(&z, &mut parts);
-            for (j, v) in z.iter().enumerate() {
-                dev[j] = squash(f64::from(v.abs()), 0.5);
+            if self.cfg.evidence != EvidenceRank::Robust {
+                for (c, v) in contrib.iter_mut().zip(&z) {
+                    *c = c.max(f64::from(v.abs()) / 0.5);
+                }
             }
         }
         if parts.is_empty() {
-            parts.push(("robust", per_dim.iter().copied().fold(0.0, f64::max)));
+            parts.push(("robust", robust_max));
         }
-        let contrib: Vec<f64> = per_dim.iter().zip(&dev).map(|(a, b)| a.max(*b)).collect();
+        let top = contrib
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        if top > 0.0 {
+            contrib
+                .iter_mut()
+                .for_each(|c| *c = (*c / top).clamp(0.0, 1.0));
+        }
         let row: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         self.slot.push(&row);
         let s = combine(self.cfg.combine, &parts);

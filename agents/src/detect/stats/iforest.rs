@@ -75,7 +75,8 @@ pub struct IsolationForest {
     dims: usize,
     depth: u32,
     n_trees: usize,
-    /// `n_trees × (2^depth - 1)` internal nodes, tree after tree.
+    /// `n_trees × 2^depth` slots: each tree's `2^depth - 1` internal nodes
+    /// and one unused slot, so a tree is a power-of-two array.
     nodes: Vec<Node>,
     /// `n_trees × 2^depth` leaf path lengths.
     leaves: Vec<f32>,
@@ -111,7 +112,7 @@ impl IsolationForest {
             dims,
             depth,
             n_trees,
-            nodes: vec![PASS; n_trees * internal],
+            nodes: vec![PASS; n_trees * (internal + 1)],
             leaves: vec![0.0; n_trees * (internal + 1)],
             norm: c_factor(psi),
         };
@@ -133,7 +134,7 @@ impl IsolationForest {
                 dims,
                 depth,
                 sample: &sample,
-                nodes: &mut forest.nodes[t * internal..(t + 1) * internal],
+                nodes: &mut forest.nodes[t * (internal + 1)..t * (internal + 1) + internal],
                 leaves: &mut forest.leaves[t * (internal + 1)..(t + 1) * (internal + 1)],
                 rng: &mut rng,
             };
@@ -171,6 +172,68 @@ impl IsolationForest {
 
     /// Score row-major points `rows` (`out.len()` rows of `dims` values).
     pub fn score_rows(&self, rows: &[f32], out: &mut [f64]) {
+        if self.depth == 8 {
+            match self.dims {
+                1..=8 => return self.score_rows_d8::<8>(rows, out),
+                9..=16 => return self.score_rows_d8::<16>(rows, out),
+                17..=32 => return self.score_rows_d8::<32>(rows, out),
+                33..=64 => return self.score_rows_d8::<64>(rows, out),
+                _ => {}
+            }
+        }
+        self.score_rows_any(rows, out)
+    }
+
+    /// The common case (256-sample trees, ≤ 64 dims) with every index
+    /// masked into a fixed-size array, so the walk has no bounds checks:
+    /// rows are copied into `P`-wide lanes, trees viewed as `[Node; 256]`.
+    fn score_rows_d8<const P: usize>(&self, rows: &[f32], out: &mut [f64]) {
+        let d = self.dims;
+        let n = out.len().min(rows.len() / d.max(1));
+        let inv = 1.0 / (self.n_trees as f64 * self.norm.max(f64::MIN_POSITIVE));
+        let mut start = 0;
+        while start + LANES <= n {
+            let mut buf = [[0f32; P]; LANES];
+            for (l, b) in buf.iter_mut().enumerate() {
+                b[..d].copy_from_slice(&rows[(start + l) * d..(start + l + 1) * d]);
+            }
+            let mut sum = [0f32; LANES];
+            for (nodes, leaves) in self
+                .nodes
+                .chunks_exact(256)
+                .zip(self.leaves.chunks_exact(256))
+            {
+                let (Ok(nodes), Ok(leaves)) = (
+                    <&[Node; 256]>::try_from(nodes),
+                    <&[f32; 256]>::try_from(leaves),
+                ) else {
+                    continue;
+                };
+                let mut at = [0usize; LANES];
+                for _ in 0..8 {
+                    for (i, b) in at.iter_mut().zip(&buf) {
+                        let node = nodes[*i & 255];
+                        let v = b[node.feat as usize & (P - 1)];
+                        *i = 2 * *i + 1 + usize::from(v >= node.thr);
+                    }
+                }
+                for (s, i) in sum.iter_mut().zip(&at) {
+                    *s += leaves[i.wrapping_sub(255) & 255];
+                }
+            }
+            for (o, s) in out[start..start + LANES].iter_mut().zip(&sum) {
+                *o = (2f64).powf(-f64::from(*s) * inv);
+            }
+            start += LANES;
+        }
+        if start < n {
+            self.score_rows_any(&rows[start * d..n * d], &mut out[start..n]);
+        }
+    }
+
+    /// The general walk (any depth, any width): the reference the fixed
+    /// fast path is tested and benchmarked against.
+    pub fn score_rows_any(&self, rows: &[f32], out: &mut [f64]) {
         let d = self.dims;
         let internal = (1usize << self.depth) - 1;
         let n = out.len().min(rows.len() / d.max(1));
@@ -181,7 +244,7 @@ impl IsolationForest {
             let block = &rows[start * d..(start + lanes) * d];
             let mut sum = [0f32; LANES];
             for t in 0..self.n_trees {
-                let nodes = &self.nodes[t * internal..(t + 1) * internal];
+                let nodes = &self.nodes[t * (internal + 1)..(t + 1) * (internal + 1)];
                 let leaves = &self.leaves[t * (internal + 1)..(t + 1) * (internal + 1)];
                 let mut at = [0usize; LANES];
                 if lanes == LANES {
@@ -432,6 +495,19 @@ mod tests {
         for (i, row) in x.rows().into_iter().enumerate() {
             let one = f.score_one(row.as_slice().expect("row"));
             assert!((one - all[i]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn fast_and_general_walks_agree() {
+        for dims in [1, 8, 9, 38, 64, 65] {
+            let (x, _) = planted(101, 3, dims, dims as u64);
+            let f = IsolationForest::fit(x.view(), &ForestConfig::default()).expect("fit");
+            let flat = x.as_slice().expect("contiguous");
+            let (mut a, mut b) = (vec![0.0; 104], vec![0.0; 104]);
+            f.score_rows(flat, &mut a);
+            f.score_rows_any(flat, &mut b);
+            assert_eq!(a, b, "dims {dims}");
         }
     }
 

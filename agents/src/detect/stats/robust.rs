@@ -61,17 +61,17 @@ pub struct RobustConfig {
 impl Default for RobustConfig {
     fn default() -> Self {
         RobustConfig {
-            alpha: 0.3,
+            alpha: 0.6,
             beta: 0.02,
             gamma: 0.1,
             season: 0,
-            spread_long: 0.02,
+            spread_long: 0.005,
             spread_short: 0.2,
             warmup: 30,
             clip: 4.0,
             z_mid: 10.0,
             vol_mid: 4.0,
-            tail_mult: 2.5,
+            tail_mult: 1.5,
         }
     }
 }
@@ -254,7 +254,14 @@ impl RobustDetector {
         let xc = expected + r;
         let prev_level = self.level;
         self.level = c.alpha * (xc - seas) + (1.0 - c.alpha) * (self.level + self.trend);
-        self.trend = c.beta * (self.level - prev_level) + (1.0 - c.beta) * self.trend;
+        // During warm-up the trend is a running mean of level steps, so a
+        // noisy first difference cannot leave a lasting false trend.
+        let beta = if warm {
+            c.beta
+        } else {
+            (1.0 / self.n as f64).max(c.beta)
+        };
+        self.trend = beta * (self.level - prev_level) + (1.0 - beta) * self.trend;
         if let Some(s) = self.seasonal.get_mut(phase) {
             *s = c.gamma * (xc - self.level) + (1.0 - c.gamma) * *s;
         }
@@ -267,7 +274,7 @@ impl RobustDetector {
             c.spread_long
         } else {
             // Faster during warm-up so the scale is meaningful when scoring starts.
-            (1.0 / self.n as f64).max(c.spread_long)
+            (1.0 / self.n as f64).max(0.1).max(c.spread_long)
         };
         self.spread += sl * (al - self.spread);
         // Stochastic 99th-percentile tracking, step proportional to the estimate.

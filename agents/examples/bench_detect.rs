@@ -1,0 +1,250 @@
+//! Detector benchmarks (figures, not assertions). Run in release:
+//!
+//! ```text
+//! cargo run --release -p agents --example bench_detect
+//! cargo run --release -p agents --example bench_detect -- --csv data.csv [--json]
+//! ```
+//!
+//! Without arguments: per-point update cost of each detector, the detection
+//! cost of a million univariate series at one point per second, and the
+//! isolation forest's fit and score throughput on planted 8- and
+//! 38-dimension data. With `--csv`: fit the isolation forest
+//! (100 trees, 256 samples, one thread) on every row of the file (last
+//! column = 0/1 label, not used for fitting), score every row, and print fit
+//! seconds, score seconds and ROC AUC (used by `scripts/bench_iforest.sh`).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use agents::detect::stats::ensemble::{
+    UnivariateConfig, UnivariateDetector, VectorConfig, VectorDetector,
+};
+use agents::detect::stats::iforest::{ForestConfig, IsolationForest, roc_auc};
+use agents::detect::stats::robust::{RobustConfig, RobustDetector};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn gauss(rng: &mut StdRng) -> f64 {
+    (0..6).map(|_| rng.random::<f64>() - 0.5).sum::<f64>() * 2f64.sqrt()
+}
+
+fn series(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| 100.0 + 10.0 * ((i as f64) / 50.0).sin() + gauss(&mut rng))
+        .collect()
+}
+
+/// `n` rows of `d` dims, 1 % outliers shifted by 4σ in a random half of the
+/// dimensions.
+fn planted(n: usize, d: usize, seed: u64) -> (Array2<f32>, Vec<bool>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut v = Vec::with_capacity(n * d);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let out = rng.random::<f64>() < 0.01;
+        for _ in 0..d {
+            let shift = if out && rng.random::<bool>() {
+                4.0
+            } else {
+                0.0
+            };
+            v.push((gauss(&mut rng) + shift) as f32);
+        }
+        y.push(out);
+    }
+    (Array2::from_shape_vec((n, d), v).expect("shape"), y)
+}
+
+fn per_point<F: FnMut(usize)>(n: usize, mut f: F) -> f64 {
+    let t = Instant::now();
+    for i in 0..n {
+        f(i);
+    }
+    t.elapsed().as_secs_f64() / n as f64
+}
+
+fn bench_updates() {
+    let n = 2_000_000;
+    let xs = series(n, 1);
+    println!("per-point update cost (release, one thread, {n} points of a noisy sine):");
+    let mut d = RobustDetector::new(RobustConfig::default());
+    let robust = per_point(n, |i| {
+        black_box(d.update(xs[i]));
+    });
+    println!(
+        "  robust (Holt + MAD)                  {:8.1} ns/point",
+        robust * 1e9
+    );
+    let mut d = UnivariateDetector::new(UnivariateConfig::default());
+    let uni = per_point(n, |i| {
+        black_box(d.update(xs[i]));
+    });
+    println!(
+        "  univariate ensemble (live default)   {:8.1} ns/point",
+        uni * 1e9
+    );
+
+    let mut cfg = UnivariateConfig::default();
+    cfg.models.forest = Some(ForestConfig::default());
+    let mut d = UnivariateDetector::new(cfg);
+    let mut fit_s = 0.0;
+    let m = 500_000;
+    let with_forest = per_point(m, |i| {
+        black_box(d.update(xs[i]));
+        if let Some(job) = d.fit_job() {
+            let t = Instant::now();
+            d.install(job.run());
+            fit_s += t.elapsed().as_secs_f64();
+        }
+    });
+    println!(
+        "  univariate + windowed iforest        {:8.1} ns/point (retraining included: {:.1} ns/point of it)",
+        with_forest * 1e9,
+        fit_s / m as f64 * 1e9
+    );
+    println!(
+        "  → a million univariate series at 1 point/s: {:.3} cores (live default), {:.3} cores (with windowed iforest, retraining included)",
+        uni * 1e6,
+        with_forest * 1e6
+    );
+
+    let (x, _) = planted(60_000, 38, 2);
+    let rows: Vec<Vec<f64>> = x
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    let mut d = VectorDetector::new(38, VectorConfig::default());
+    for r in &rows[..20_000] {
+        d.learn(r);
+    }
+    if let Some(job) = d.fit_job() {
+        d.install(job.run());
+    }
+    let mut fit_s = 0.0;
+    let k = 40_000;
+    let vec_cost = per_point(k, |i| {
+        black_box(d.update(&rows[20_000 + i]));
+        if let Some(job) = d.fit_job() {
+            let t = Instant::now();
+            d.install(job.run());
+            fit_s += t.elapsed().as_secs_f64();
+        }
+    });
+    println!(
+        "  38-dim vector (38 robust + iforest + k-means, refits included) {:8.2} µs/vector ({:.2} µs of it refitting)",
+        vec_cost * 1e6,
+        fit_s / k as f64 * 1e6
+    );
+}
+
+fn bench_forest(d: usize) {
+    let (x, y) = planted(200_000, d, 3 + d as u64);
+    let cfg = ForestConfig::default();
+    let reps = 20;
+    let t = Instant::now();
+    let mut f = None;
+    for r in 0..reps {
+        f = Some(
+            IsolationForest::fit(
+                x.view(),
+                &ForestConfig {
+                    seed: r,
+                    ..cfg.clone()
+                },
+            )
+            .expect("fit"),
+        );
+    }
+    let fit = t.elapsed().as_secs_f64() / reps as f64;
+    let f = f.expect("fitted");
+    let t = Instant::now();
+    let s = f.score(x.view());
+    let score = t.elapsed().as_secs_f64();
+    let auc = roc_auc(s.as_slice().unwrap_or(&[]), &y);
+    let mut out = vec![0.0; x.nrows()];
+    let t = Instant::now();
+    f.score_rows_any(x.as_slice().unwrap_or(&[]), &mut out);
+    let general = t.elapsed().as_secs_f64();
+    println!(
+        "iforest {d:>2}-dim, general walk (bounds-checked, any depth): {:.2} M points/s",
+        x.nrows() as f64 / general / 1e6
+    );
+    println!(
+        "iforest {d:>2}-dim, 100 trees × 256 samples: fit {:.3} ms; score {} points in {:.3} s = {:.2} M points/s; ROC AUC {:.4}",
+        fit * 1e3,
+        x.nrows(),
+        score,
+        x.nrows() as f64 / score / 1e6,
+        auc
+    );
+}
+
+fn run_csv(path: &str, json: bool) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let mut v = Vec::new();
+    let mut y = Vec::new();
+    let mut d = 0;
+    for (i, line) in text.lines().enumerate() {
+        let vals: Vec<f32> = line
+            .split(',')
+            .map(|s| s.trim().parse::<f32>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+        if vals.len() < 2 {
+            return Err(format!("{path}:{}: need features and a label", i + 1));
+        }
+        d = vals.len() - 1;
+        y.push(vals[d] > 0.5);
+        v.extend_from_slice(&vals[..d]);
+    }
+    let n = y.len();
+    let x = Array2::from_shape_vec((n, d), v).map_err(|e| e.to_string())?;
+    let cfg = ForestConfig::default();
+    // Best of 5 for fit (it is short), one full pass for scoring.
+    let mut fit = f64::INFINITY;
+    let mut forest = None;
+    for r in 0..5 {
+        let t = Instant::now();
+        let f = IsolationForest::fit(
+            x.view(),
+            &ForestConfig {
+                seed: r,
+                ..cfg.clone()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        fit = fit.min(t.elapsed().as_secs_f64());
+        forest = Some(f);
+    }
+    let f = forest.ok_or("no fit")?;
+    let t = Instant::now();
+    let s = f.score(x.view());
+    let score = t.elapsed().as_secs_f64();
+    let auc = roc_auc(s.as_slice().unwrap_or(&[]), &y);
+    if json {
+        println!("{{\"rows\":{n},\"dims\":{d},\"fit_s\":{fit},\"score_s\":{score},\"auc\":{auc}}}");
+    } else {
+        println!("rows {n} dims {d}: fit {fit:.6} s, score {score:.6} s, ROC AUC {auc:.4}");
+    }
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--csv") {
+        let Some(path) = args.get(i + 1) else {
+            eprintln!("--csv needs a path");
+            std::process::exit(2);
+        };
+        if let Err(e) = run_csv(path, args.iter().any(|a| a == "--json")) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    bench_updates();
+    bench_forest(8);
+    bench_forest(38);
+}

@@ -1,0 +1,399 @@
+//! The live streams the statistical detectors watch, and how a verdict
+//! becomes an [`Anomaly`] for triage. Pure logic; the actor drives it.
+//!
+//! Streams:
+//! - every metric `(source, name)` → `metric|<source>|<name>`;
+//! - per service, the error rate of its log lines (errors / lines) over
+//!   fixed buckets of `error_bucket_ms` → `log|<service>|error_rate`; a
+//!   bucket is scored when a line of a later bucket arrives.
+//!
+//! Memory: at most `max_streams` detectors (least recently updated evicted
+//! first), each a [`UnivariateDetector`] (≈ 200 B with the default config:
+//! robust state, hysteresis, a 6-value window; see `stats::ensemble` for the
+//! bound with the optional forest), plus one open bucket per service.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use state::model::{Anomaly, Event, Evidence, Severity};
+use state::trees::detector_state::DetectorRecord;
+
+use super::stats::ensemble::{FitJob, Models, Transition, UnivariateConfig, UnivariateDetector};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamsConfig {
+    /// Most streams tracked at once.
+    pub max_streams: usize,
+    /// Width of the log error-rate buckets.
+    pub error_bucket_ms: i64,
+    /// Lines a bucket needs before its error rate is scored.
+    pub min_bucket_lines: u64,
+    /// How often dirty detector states are written to the store.
+    pub snapshot_every_ms: i64,
+    /// Anomalies kept for `GET /observability/anomalies`.
+    pub keep_anomalies: usize,
+    /// Detector settings of every stream.
+    pub detector: UnivariateConfig,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            max_streams: 100_000,
+            error_bucket_ms: 10_000,
+            min_bucket_lines: 5,
+            snapshot_every_ms: 5_000,
+            keep_anomalies: 10_000,
+            detector: live_detector(),
+        }
+    }
+}
+
+/// The evaluation defaults with a shorter refractory period: a live
+/// stream may alarm again after 30 points (NAB's long files use 300).
+pub fn live_detector() -> UnivariateConfig {
+    let mut c = UnivariateConfig::default();
+    c.hysteresis.refractory = 30;
+    c
+}
+
+#[derive(Clone, Debug)]
+struct Stream {
+    det: UnivariateDetector,
+    last_ts_ms: i64,
+    touched: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    index: i64,
+    lines: u64,
+    errors: u64,
+}
+
+pub struct StreamBank {
+    cfg: StreamsConfig,
+    streams: HashMap<String, Stream>,
+    dirty: HashSet<String>,
+    buckets: HashMap<String, Bucket>,
+    tick: u64,
+}
+
+pub const KIND: &str = "univariate";
+
+impl StreamBank {
+    pub fn new(cfg: StreamsConfig) -> Self {
+        StreamBank {
+            cfg,
+            streams: HashMap::new(),
+            dirty: HashSet::new(),
+            buckets: HashMap::new(),
+            tick: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// Points learned so far by stream `key` (0 when unknown).
+    pub fn points(&self, key: &str) -> u64 {
+        self.streams.get(key).map_or(0, |s| s.det.points())
+    }
+
+    /// Restore streams from stored records; returns how many were usable.
+    pub fn restore(&mut self, records: Vec<(String, DetectorRecord)>) -> usize {
+        let mut n = 0;
+        for (key, rec) in records {
+            let DetectorRecord::V1 {
+                kind,
+                last_ts_ms,
+                state,
+            } = rec;
+            if kind != KIND {
+                continue;
+            }
+            let Ok(mut det) = serde_json::from_value::<UnivariateDetector>(state) else {
+                continue;
+            };
+            // The configuration in force wins over the stored one.
+            det.cfg = self.cfg.detector.clone();
+            self.tick += 1;
+            self.streams.insert(
+                key,
+                Stream {
+                    det,
+                    last_ts_ms,
+                    touched: self.tick,
+                },
+            );
+            n += 1;
+        }
+        n
+    }
+
+    /// Records of the streams changed since the last call.
+    pub fn take_dirty(&mut self) -> Vec<(String, DetectorRecord)> {
+        let keys: Vec<String> = self.dirty.drain().collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                let s = self.streams.get(&k)?;
+                let state = serde_json::to_value(&s.det).ok()?;
+                Some((
+                    k,
+                    DetectorRecord::V1 {
+                        kind: KIND.into(),
+                        last_ts_ms: s.last_ts_ms,
+                        state,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Score every event of a batch; anomalies for the episodes raised.
+    pub fn observe(&mut self, events: &[Event]) -> Vec<Anomaly> {
+        let mut out = Vec::new();
+        for ev in events {
+            match ev {
+                Event::Metric(m) => {
+                    let key = format!("metric|{}|{}", m.source, m.name);
+                    if let Some(a) = self.update(&key, &m.source, &m.name, m.value, m.ts_ms) {
+                        out.push(a);
+                    }
+                }
+                Event::Log(l) => {
+                    let idx = l.ts_ms.div_euclid(self.cfg.error_bucket_ms.max(1));
+                    let b = self.buckets.entry(l.service.clone()).or_insert(Bucket {
+                        index: idx,
+                        ..Bucket::default()
+                    });
+                    if idx > b.index {
+                        let closed = *b;
+                        *b = Bucket {
+                            index: idx,
+                            ..Bucket::default()
+                        };
+                        if closed.lines >= self.cfg.min_bucket_lines {
+                            let rate = closed.errors as f64 / closed.lines as f64;
+                            let key = format!("log|{}|error_rate", l.service);
+                            let ts = (closed.index + 1) * self.cfg.error_bucket_ms;
+                            if let Some(a) = self.update(&key, &l.service, "error_rate", rate, ts) {
+                                out.push(a);
+                            }
+                        }
+                    }
+                    // Lines of an already closed bucket (late) count in the open one.
+                    if let Some(b) = self.buckets.get_mut(&l.service) {
+                        b.lines += 1;
+                        b.errors += u64::from(l.level.is_error());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn update(
+        &mut self,
+        key: &str,
+        service: &str,
+        signal: &str,
+        value: f64,
+        ts_ms: i64,
+    ) -> Option<Anomaly> {
+        self.tick += 1;
+        if !self.streams.contains_key(key) {
+            self.evict_if_full();
+            self.streams.insert(
+                key.to_string(),
+                Stream {
+                    det: UnivariateDetector::new(self.cfg.detector.clone()),
+                    last_ts_ms: ts_ms,
+                    touched: self.tick,
+                },
+            );
+        }
+        let s = self.streams.get_mut(key)?;
+        let expected = s.det.baseline();
+        let v = s.det.update(value);
+        s.last_ts_ms = ts_ms;
+        s.touched = self.tick;
+        self.dirty.insert(key.to_string());
+        if v.transition != Transition::Raised {
+            return None;
+        }
+        let is_log = key.starts_with("log|");
+        let mut evidence = vec![Evidence {
+            signal: if is_log {
+                format!("log:{signal}")
+            } else {
+                format!("metric:{signal}")
+            },
+            weight: v.score,
+            detail: format!("observed {value}, expected {expected:.4}"),
+        }];
+        let mut parts = v.parts.clone();
+        parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+        evidence.extend(parts.into_iter().map(|(name, w)| Evidence {
+            signal: format!("detector:{name}"),
+            weight: w.clamp(0.0, 1.0),
+            detail: format!("{name} score {w:.3}"),
+        }));
+        Some(Anomaly {
+            ts_ms,
+            service: service.to_string(),
+            category: if is_log { "logs" } else { "metrics" }.into(),
+            kind: if is_log {
+                "ERROR_RATE_ANOMALY".into()
+            } else {
+                "METRIC_ANOMALY".into()
+            },
+            severity: if v.score >= 0.9 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            score: v.score,
+            signature: None,
+            auto_fixable: false,
+            summary: format!(
+                "{signal} = {value} on {service} (expected {expected:.4}, score {:.2})",
+                v.score
+            ),
+            count: 1,
+            evidence,
+        })
+    }
+
+    fn evict_if_full(&mut self) {
+        while self.streams.len() >= self.cfg.max_streams.max(1) {
+            let Some(oldest) = self
+                .streams
+                .iter()
+                .min_by_key(|(_, s)| s.touched)
+                .map(|(k, _)| k.clone())
+            else {
+                return;
+            };
+            self.streams.remove(&oldest);
+            self.dirty.remove(&oldest);
+        }
+    }
+
+    /// Retraining jobs due (at most one outstanding per stream).
+    pub fn fit_jobs(&mut self) -> Vec<(String, FitJob)> {
+        self.streams
+            .iter_mut()
+            .filter_map(|(k, s)| s.det.fit_job().map(|j| (k.clone(), j)))
+            .collect()
+    }
+
+    /// Install the result of a background fit (ignored if the stream went).
+    pub fn install(&mut self, key: &str, models: Option<Models>) {
+        if let Some(s) = self.streams.get_mut(key) {
+            s.det.install(models);
+            self.dirty.insert(key.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use state::model::{Level, LogEvent, MetricSample};
+
+    fn metric(source: &str, name: &str, value: f64, ts: i64) -> Event {
+        Event::Metric(MetricSample {
+            ts_ms: ts,
+            source: source.into(),
+            name: name.into(),
+            value,
+            labels: Default::default(),
+        })
+    }
+
+    fn wobble(i: usize) -> f64 {
+        50.0 + [0.0, 1.0, -1.0, 0.5, -0.5, 0.8, -0.8][i % 7]
+    }
+
+    #[test]
+    fn a_metric_spike_becomes_one_anomaly_with_evidence() {
+        let mut b = StreamBank::new(StreamsConfig::default());
+        let mut events: Vec<Event> = (0..200)
+            .map(|i| metric("db", "latency_ms", wobble(i), i as i64 * 1000))
+            .collect();
+        events.push(metric("db", "latency_ms", 400.0, 200_000));
+        events.push(metric("db", "latency_ms", 410.0, 201_000));
+        let a = b.observe(&events);
+        assert_eq!(a.len(), 1, "{a:#?}");
+        assert_eq!(a[0].service, "db");
+        assert_eq!(a[0].kind, "METRIC_ANOMALY");
+        assert!(a[0].score >= 0.5 && a[0].score <= 1.0);
+        assert_eq!(a[0].evidence[0].signal, "metric:latency_ms");
+    }
+
+    #[test]
+    fn an_error_burst_raises_an_error_rate_anomaly() {
+        let mut b = StreamBank::new(StreamsConfig::default());
+        let mut events = Vec::new();
+        for bucket in 0..80i64 {
+            for j in 0..20 {
+                let err = if bucket == 70 {
+                    j < 15
+                } else {
+                    j == 0 && bucket % 3 == 0
+                };
+                events.push(Event::Log(LogEvent {
+                    ts_ms: bucket * 10_000 + j,
+                    service: "web".into(),
+                    level: if err { Level::Error } else { Level::Info },
+                    message: "x".into(),
+                    fields: Default::default(),
+                }));
+            }
+        }
+        let a = b.observe(&events);
+        assert_eq!(a.len(), 1, "{a:#?}");
+        assert_eq!(a[0].kind, "ERROR_RATE_ANOMALY");
+        assert_eq!(a[0].ts_ms, 71 * 10_000);
+    }
+
+    #[test]
+    fn state_restored_from_records_keeps_the_baseline() {
+        let mut b = StreamBank::new(StreamsConfig::default());
+        let events: Vec<Event> = (0..100)
+            .map(|i| metric("api", "cpu", wobble(i), i as i64))
+            .collect();
+        b.observe(&events);
+        let recs = b.take_dirty();
+        assert_eq!(recs.len(), 1);
+        assert!(b.take_dirty().is_empty());
+        let mut c = StreamBank::new(StreamsConfig::default());
+        assert_eq!(c.restore(recs), 1);
+        assert_eq!(c.points("metric|api|cpu"), 100);
+        // Warm at once: a spike right after the restart is caught.
+        let a = c.observe(&[metric("api", "cpu", 300.0, 101)]);
+        assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn streams_are_bounded_evicting_the_least_recent() {
+        let cfg = StreamsConfig {
+            max_streams: 3,
+            ..StreamsConfig::default()
+        };
+        let mut b = StreamBank::new(cfg);
+        for (i, n) in ["a", "b", "c", "d"].iter().enumerate() {
+            b.observe(&[metric("h", n, 1.0, i as i64)]);
+        }
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.points("metric|h|a"), 0);
+        assert_eq!(b.points("metric|h|d"), 1);
+    }
+}
