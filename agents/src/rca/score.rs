@@ -26,6 +26,8 @@
 //! - `onset`: 1 when `s` went wrong first, falling with its rank; 0.5 when
 //!   `s` is silent (a dependency with no signals of its own).
 //! - `mentions`: share of the symptomatic callers whose log lines name `s`.
+//! - callers that went wrong more than [`CAUSAL_SLACK_MS`] before `s` did
+//!   are not counted as its symptoms (an effect does not precede its cause).
 //! - `kind_fit`: 1 when `s`'s kind is among the cause's kinds, 0.92 when the
 //!   cause is generic (lists no kinds: a specific cause beats a generic one),
 //!   0.8 when `s`'s kind is unknown, 0.3 when it is another kind.
@@ -53,6 +55,10 @@ use super::topology::Topology;
 /// Weights of own evidence, callers' symptoms × coverage, explained share,
 /// onset and mentions (tuned on generated scenarios of seed 1).
 const W: [f64; 5] = [0.40, 0.25, 0.20, 0.05, 0.10];
+
+/// How much earlier (ms) than a service its caller may show symptoms and
+/// still count as explained by it (clocks and detection delays differ).
+pub const CAUSAL_SLACK_MS: i64 = 120_000;
 
 /// `E_self` from which a service counts as failing in its own right.
 pub const FAILING: f64 = 0.45;
@@ -334,6 +340,15 @@ pub fn analyze(
             let mut sym_names = Vec::new();
             let mut sym_callers = Vec::new();
             for (a, path) in &callers {
+                // A caller that went wrong well before `s` did was not
+                // brought down by `s`.
+                if let (Some(ts), Some(ta)) = (
+                    s_obs.and_then(|o| o.onset_ms),
+                    obs.get(a).and_then(|o| o.onset_ms),
+                ) && ta + CAUSAL_SLACK_MS < ts
+                {
+                    continue;
+                }
                 let m = matches.get_mut(a).expect("anomalous has a cache");
                 let mut ws = Vec::new();
                 let mut first = None;

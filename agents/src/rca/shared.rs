@@ -161,10 +161,11 @@ impl RcaShared {
                     def.weight = (def.weight * 1.15).min(3.0);
                     changes.push(format!("cause {cause}: weight raised to {:.2}", def.weight));
                     // A confirmation against the diagnosis weakens the cause that won.
-                    if let Some(t) = &top
-                        && t.cause_id != *cause
-                        && let Some(mut other) = self.kb().get(&t.cause_id).map(|c| c.def.clone())
-                    {
+                    let other = top
+                        .as_ref()
+                        .filter(|t| t.cause_id != *cause)
+                        .and_then(|t| self.kb().get(&t.cause_id).map(|c| c.def.clone()));
+                    if let Some(mut other) = other {
                         other.weight = (other.weight * 0.9).max(0.2);
                         changes.push(format!(
                             "cause {}: weight lowered to {:.2}",
@@ -208,10 +209,12 @@ impl RcaShared {
                 }
             }
         }
-        if fb.false_positive
-            && let Some(t) = &top
-            && let Some(mut def) = self.kb().get(&t.cause_id).map(|c| c.def.clone())
-        {
+        // Read the cause first: the read guard must be gone before writing.
+        let fp_def = top
+            .as_ref()
+            .filter(|_| fb.false_positive)
+            .and_then(|t| self.kb().get(&t.cause_id).map(|c| c.def.clone()));
+        if let (Some(t), Some(mut def)) = (&top, fp_def) {
             for p in &t.matched {
                 let w = def.pattern_weights.entry(p.clone()).or_insert(1.0);
                 *w = (*w * 0.8).max(0.1);

@@ -84,9 +84,10 @@ impl Correlator {
         }
     }
 
-    /// The active incident, linked to `service` and seen within the window
-    /// of `ts_ms`, that a new signal of `service` should join (the most
-    /// recent one), excluding `taken`.
+    /// The active incident, already holding `service` (a signal that was
+    /// correlated into it before) or linked to it, and seen within the
+    /// window of `ts_ms`, that a new signal of `service` should join (the
+    /// most recent one), excluding `taken`.
     pub fn find(
         &self,
         service: &str,
@@ -100,8 +101,8 @@ impl Correlator {
             .filter(|r| r.active && !taken.contains(&r.id))
             .filter(|r| (ts_ms - r.last_seen_ms).abs() <= cfg.window_ms)
             .filter(|r| {
-                !r.services.iter().any(|s| s == service)
-                    && r.services.iter().any(|s| linked(topo, s, service))
+                r.services.iter().any(|s| s == service)
+                    || r.services.iter().any(|s| linked(topo, s, service))
             })
             .max_by_key(|r| r.last_seen_ms)
             .map(|r| r.id)

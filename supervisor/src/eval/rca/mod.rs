@@ -171,9 +171,11 @@ fn evaluate(dir: &Path, kb: &KnowledgeBase, as_json: bool) -> anyhow::Result<()>
         fam.0 += 1;
         fam.1 += usize::from(ok1);
         if !ok1 && misses.len() < 400 {
+            let in3 = d.hypotheses.iter().take(3).any(hit);
             misses.push(format!(
-                "{} truth {}@{} got {}",
+                "{}{} truth {}@{} got {}",
                 s.id,
+                if in3 { "" } else { " (not in top 3)" },
                 s.truth.cause,
                 s.truth.service,
                 first.map_or("nothing".to_string(), |h| format!(
