@@ -17,6 +17,7 @@
 //! - [`metric_rank`]: root-cause ranking of nodes from metrics alone.
 
 pub mod actor;
+pub mod infer;
 pub mod kb;
 pub mod messages;
 pub mod metric_rank;

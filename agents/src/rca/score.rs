@@ -181,6 +181,9 @@ pub fn analyze(
     if obs.is_empty() {
         return Diagnosis::default();
     }
+    // Dependencies the signals speak of but the graph does not name.
+    let inferred = super::infer::with_inferred(topo, observed);
+    let topo = inferred.as_ref().unwrap_or(topo);
     let anomalous: BTreeSet<&str> = obs.keys().copied().collect();
     // Candidates: anomalous services and the (silent) services they depend on.
     let mut candidates: BTreeSet<String> = anomalous.iter().map(|s| s.to_string()).collect();
