@@ -194,7 +194,7 @@ impl IsolationForest {
         let d = self.dims;
         let n = out.len().min(rows.len() / d.max(1));
         let inv = 1.0 / (self.n_trees as f64 * self.norm.max(f64::MIN_POSITIVE));
-        let mut buf = vec![[0f32; P]; BLOCK];
+        let mut buf = [[0f32; P]; BLOCK];
         let mut start = 0;
         while start + BLOCK <= n {
             for (l, b) in buf.iter_mut().enumerate() {
