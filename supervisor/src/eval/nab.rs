@@ -427,6 +427,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         points as f64 / elapsed.max(1e-9)
     );
     println!(
+        "season: {} (auto = one day of points per file when the interval divides a day and fits {} points)",
+        args.season,
+        agents::detect::stats::robust::MAX_SEASON
+    );
+    println!(
         "results written to {}/{DETECTOR}/<category>/{DETECTOR}_<file>.csv",
         args.out.display()
     );
