@@ -67,6 +67,9 @@ pub struct Config {
     pub supervision: SupervisionConfig,
     /// A TOML file of extra failure signatures (same id overrides a built-in).
     pub signatures_file: Option<PathBuf>,
+    /// Statistical detectors of metric and log-derived streams (`[detect]`).
+    #[serde(default)]
+    pub detect: agents::detect::streams::StreamsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -113,6 +116,7 @@ impl Default for Config {
             triage: TriageConfig::default(),
             supervision: SupervisionConfig::default(),
             signatures_file: None,
+            detect: Default::default(),
         }
     }
 }
@@ -234,6 +238,7 @@ impl Config {
         if self.supervision.period.0.is_zero() {
             errors.push("supervision.period: must be greater than 0".into());
         }
+        errors.extend(self.detect.validate());
         if errors.is_empty() {
             Ok(())
         } else {

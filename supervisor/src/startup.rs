@@ -25,7 +25,6 @@ use agents::chaos::Faults;
 use agents::detect::actor::{Detector, DetectorArgs, StatsArgs};
 use agents::detect::messages::DetectMsg;
 use agents::detect::signatures::{BUILTIN, Catalogue};
-use agents::detect::streams::StreamsConfig;
 use agents::health::StageHealth;
 use agents::ingest::actor::{Ingestor, IngestorArgs};
 use agents::ingest::commit::GroupCommit;
@@ -258,7 +257,7 @@ fn tree_spec(
         );
         let stats = StatsArgs {
             store: store.clone(),
-            cfg: StreamsConfig::default(),
+            cfg: cfg.detect.clone(),
         };
         ChildSpec::new("detect", Restart::Permanent, move |sup| {
             let (slots, h, th, faults, catalogue, stats) = (

@@ -24,7 +24,7 @@ use state::trees::detector_state::DetectorRecord;
 use super::stats::ensemble::{FitJob, Models, Transition, UnivariateConfig, UnivariateDetector};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StreamsConfig {
     /// Most streams tracked at once.
     pub max_streams: usize,
@@ -50,6 +50,33 @@ impl Default for StreamsConfig {
             keep_anomalies: 10_000,
             detector: live_detector(),
         }
+    }
+}
+
+impl StreamsConfig {
+    /// Every problem, named by its config key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.max_streams == 0 {
+            e.push("detect.max_streams: must be greater than 0".into());
+        }
+        if self.error_bucket_ms <= 0 {
+            e.push("detect.error_bucket_ms: must be greater than 0".into());
+        }
+        if self.snapshot_every_ms < 0 {
+            e.push("detect.snapshot_every_ms: must not be negative".into());
+        }
+        if self.keep_anomalies == 0 {
+            e.push("detect.keep_anomalies: must be greater than 0".into());
+        }
+        if let Err(r) = self.detector.robust.validate() {
+            e.push(format!("detect.detector.robust: {r}"));
+        }
+        let h = &self.detector.hysteresis;
+        if !(0.0..=1.0).contains(&h.on) || !(0.0..=1.0).contains(&h.off) || h.off > h.on {
+            e.push("detect.detector.hysteresis: need 0 <= off <= on <= 1".into());
+        }
+        e
     }
 }
 
@@ -349,6 +376,7 @@ impl StreamBank {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::stats::robust::RobustConfig;
     use state::model::{Level, LogEvent, MetricSample};
 
     fn metric(source: &str, name: &str, value: f64, ts: i64) -> Event {
@@ -455,6 +483,23 @@ mod tests {
         // Warm at once: a spike right after the restart is caught.
         let a = c.observe(&[metric("api", "cpu", 300.0, 101)]);
         assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn partial_toml_keeps_defaults_and_bad_values_are_named() {
+        let c: StreamsConfig =
+            toml::from_str("max_streams = 10\n[detector.robust]\nz_mid = 8.0\n").expect("parses");
+        assert_eq!(c.max_streams, 10);
+        assert_eq!(c.detector.robust.z_mid, 8.0);
+        assert_eq!(c.detector.robust.alpha, RobustConfig::default().alpha);
+        assert!(c.validate().is_empty());
+        let c: StreamsConfig =
+            toml::from_str("error_bucket_ms = 0\n[detector.robust]\nalpha = 2.0\n")
+                .expect("parses");
+        let e = c.validate();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[1].contains("alpha"));
+        assert!(toml::from_str::<StreamsConfig>("max_stream = 1").is_err());
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn c_factor(n: usize) -> f64 {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ForestConfig {
     pub n_trees: usize,
     pub sample_size: usize,
