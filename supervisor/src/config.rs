@@ -75,6 +75,9 @@ pub struct Config {
     pub notify: agents::notify::config::NotifyConfig,
     /// Root-cause analysis, correlation and fix selection.
     pub rca: RcaConfig,
+    /// Statistical detectors of metric and log-derived streams (`[detect]`).
+    #[serde(default)]
+    pub detect: agents::detect::streams::StreamsConfig,
 }
 
 /// `[rca]`: the dependency graph, correlation windows, the knowledge base
@@ -163,6 +166,7 @@ impl Default for Config {
             recovery: Default::default(),
             notify: Default::default(),
             rca: RcaConfig::default(),
+            detect: Default::default(),
         }
     }
 }
@@ -296,6 +300,7 @@ impl Config {
                 ));
             }
         }
+        errors.extend(self.detect.validate());
         if errors.is_empty() {
             Ok(())
         } else {

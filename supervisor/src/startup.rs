@@ -29,7 +29,6 @@ use agents::chaos::Faults;
 use agents::detect::actor::{Detector, DetectorArgs, StatsArgs};
 use agents::detect::messages::DetectMsg;
 use agents::detect::signatures::{BUILTIN, Catalogue};
-use agents::detect::streams::StreamsConfig;
 use agents::fixes::actor::{PlanSink, Planner, PlannerArgs};
 use agents::fixes::messages::FixesMsg;
 use agents::health::StageHealth;
@@ -429,7 +428,7 @@ fn tree_spec(w: Wiring<'_>) -> SupervisorSpec {
         );
         let stats = StatsArgs {
             store: store.clone(),
-            cfg: StreamsConfig::default(),
+            cfg: cfg.detect.clone(),
         };
         let detect_store = store.clone();
         ChildSpec::new("detect", Restart::Permanent, move |sup| {

@@ -116,7 +116,8 @@ impl Actor for Detector {
                     store.apply(&upserts, &removed)?;
                 }
                 if let Some(stats) = &mut state.stats {
-                    let found = stats.bank.observe(&events);
+                    let mut found = stats.bank.observe(&events);
+                    found.extend(stats.bank.observe_signatures(&anomalies));
                     record_anomalies(stats, &anomalies, &found);
                     anomalies.extend(found);
                     spawn_fits(stats, &myself);

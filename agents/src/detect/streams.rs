@@ -5,7 +5,10 @@
 //! - every metric `(source, name)` → `metric|<source>|<name>`;
 //! - per service, the error rate of its log lines (errors / lines) over
 //!   fixed buckets of `error_bucket_ms` → `log|<service>|error_rate`; a
-//!   bucket is scored when a line of a later bucket arrives.
+//!   bucket is scored when a line of a later bucket arrives;
+//! - per service and failure signature, the count of matching lines per
+//!   bucket → `sig|<service>|<signature>` (buckets without a match count 0,
+//!   at most `MAX_GAP` of them are filled), fed from the signature scan.
 //!
 //! Memory: at most `max_streams` detectors (least recently updated evicted
 //! first), each a [`UnivariateDetector`] (≈ 200 B with the default config:
@@ -21,7 +24,7 @@ use state::trees::detector_state::DetectorRecord;
 use super::stats::ensemble::{FitJob, Models, Transition, UnivariateConfig, UnivariateDetector};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StreamsConfig {
     /// Most streams tracked at once.
     pub max_streams: usize,
@@ -47,6 +50,33 @@ impl Default for StreamsConfig {
             keep_anomalies: 10_000,
             detector: live_detector(),
         }
+    }
+}
+
+impl StreamsConfig {
+    /// Every problem, named by its config key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.max_streams == 0 {
+            e.push("detect.max_streams: must be greater than 0".into());
+        }
+        if self.error_bucket_ms <= 0 {
+            e.push("detect.error_bucket_ms: must be greater than 0".into());
+        }
+        if self.snapshot_every_ms < 0 {
+            e.push("detect.snapshot_every_ms: must not be negative".into());
+        }
+        if self.keep_anomalies == 0 {
+            e.push("detect.keep_anomalies: must be greater than 0".into());
+        }
+        if let Err(r) = self.detector.robust.validate() {
+            e.push(format!("detect.detector.robust: {r}"));
+        }
+        let h = &self.detector.hysteresis;
+        if !(0.0..=1.0).contains(&h.on) || !(0.0..=1.0).contains(&h.off) || h.off > h.on {
+            e.push("detect.detector.hysteresis: need 0 <= off <= on <= 1".into());
+        }
+        e
     }
 }
 
@@ -81,6 +111,9 @@ pub struct StreamBank {
 }
 
 pub const KIND: &str = "univariate";
+
+/// Empty buckets filled with 0 between two signature matches, at most.
+pub const MAX_GAP: i64 = 100;
 
 impl StreamBank {
     pub fn new(cfg: StreamsConfig) -> Self {
@@ -199,6 +232,41 @@ impl StreamBank {
         out
     }
 
+    /// Feed the signature matches of a batch (the anomalies of the
+    /// signature scan) into per-(service, signature) count streams.
+    pub fn observe_signatures(&mut self, found: &[Anomaly]) -> Vec<Anomaly> {
+        let mut out = Vec::new();
+        let w = self.cfg.error_bucket_ms.max(1);
+        for a in found {
+            let Some(sig) = &a.signature else { continue };
+            let key = format!("sig|{}|{}", a.service, sig);
+            let idx = a.ts_ms.div_euclid(w);
+            let b = self.buckets.entry(key.clone()).or_insert(Bucket {
+                index: idx,
+                ..Bucket::default()
+            });
+            if idx > b.index {
+                let closed = *b;
+                *b = Bucket {
+                    index: idx,
+                    ..Bucket::default()
+                };
+                let mut series = vec![(closed.index, closed.lines as f64)];
+                let gap = (idx - closed.index - 1).clamp(0, MAX_GAP);
+                series.extend((0..gap).map(|k| (idx - gap + k, 0.0)));
+                for (i, v) in series {
+                    if let Some(x) = self.update(&key, &a.service, sig, v, (i + 1) * w) {
+                        out.push(x);
+                    }
+                }
+            }
+            if let Some(b) = self.buckets.get_mut(&key) {
+                b.lines += a.count;
+            }
+        }
+        out
+    }
+
     fn update(
         &mut self,
         key: &str,
@@ -228,7 +296,7 @@ impl StreamBank {
         if v.transition != Transition::Raised {
             return None;
         }
-        let is_log = key.starts_with("log|");
+        let is_log = key.starts_with("log|") || key.starts_with("sig|");
         let mut evidence = vec![Evidence {
             signal: if is_log {
                 format!("log:{signal}")
@@ -249,7 +317,9 @@ impl StreamBank {
             ts_ms,
             service: service.to_string(),
             category: if is_log { "logs" } else { "metrics" }.into(),
-            kind: if is_log {
+            kind: if key.starts_with("sig|") {
+                "SIGNATURE_RATE_ANOMALY".into()
+            } else if is_log {
                 "ERROR_RATE_ANOMALY".into()
             } else {
                 "METRIC_ANOMALY".into()
@@ -260,7 +330,7 @@ impl StreamBank {
                 Severity::Medium
             },
             score: v.score,
-            signature: None,
+            signature: key.strip_prefix("sig|").map(|_| signal.to_string()),
             auto_fixable: false,
             summary: format!(
                 "{signal} = {value} on {service} (expected {expected:.4}, score {:.2})",
@@ -306,6 +376,7 @@ impl StreamBank {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::stats::robust::RobustConfig;
     use state::model::{Level, LogEvent, MetricSample};
 
     fn metric(source: &str, name: &str, value: f64, ts: i64) -> Event {
@@ -365,6 +436,38 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_a_known_signature_raises_a_rate_anomaly() {
+        let mut b = StreamBank::new(StreamsConfig::default());
+        let sig = |bucket: i64, count: u64| Anomaly {
+            ts_ms: bucket * 10_000 + 5,
+            service: "db".into(),
+            category: "database".into(),
+            kind: "DATABASE_CONNECTION".into(),
+            severity: Severity::High,
+            score: 1.0,
+            signature: Some("db-refused".into()),
+            auto_fixable: true,
+            summary: String::new(),
+            count,
+            evidence: vec![],
+        };
+        let mut found = Vec::new();
+        for bucket in 0..100 {
+            // A steady trickle: 2 or 3 matches per bucket, then a burst.
+            let n = if bucket == 90 {
+                60
+            } else {
+                2 + (bucket % 2) as u64
+            };
+            found.extend(b.observe_signatures(&[sig(bucket, n)]));
+        }
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].kind, "SIGNATURE_RATE_ANOMALY");
+        assert_eq!(found[0].signature.as_deref(), Some("db-refused"));
+        assert_eq!(found[0].ts_ms, 91 * 10_000);
+    }
+
+    #[test]
     fn state_restored_from_records_keeps_the_baseline() {
         let mut b = StreamBank::new(StreamsConfig::default());
         let events: Vec<Event> = (0..100)
@@ -380,6 +483,23 @@ mod tests {
         // Warm at once: a spike right after the restart is caught.
         let a = c.observe(&[metric("api", "cpu", 300.0, 101)]);
         assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn partial_toml_keeps_defaults_and_bad_values_are_named() {
+        let c: StreamsConfig =
+            toml::from_str("max_streams = 10\n[detector.robust]\nz_mid = 8.0\n").expect("parses");
+        assert_eq!(c.max_streams, 10);
+        assert_eq!(c.detector.robust.z_mid, 8.0);
+        assert_eq!(c.detector.robust.alpha, RobustConfig::default().alpha);
+        assert!(c.validate().is_empty());
+        let c: StreamsConfig =
+            toml::from_str("error_bucket_ms = 0\n[detector.robust]\nalpha = 2.0\n")
+                .expect("parses");
+        let e = c.validate();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[1].contains("alpha"));
+        assert!(toml::from_str::<StreamsConfig>("max_stream = 1").is_err());
     }
 
     #[test]

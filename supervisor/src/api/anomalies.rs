@@ -11,7 +11,8 @@ use state::trees::anomalies::{Anomalies, AnomalyFilter};
 use super::AppState;
 use super::error::ApiError;
 
-/// Must match what the detect stage opens the tree with (trim bound).
+/// Trim bound handed to the tree; only the detect stage inserts (and
+/// trims), so this reader's value is never used.
 const KEEP: usize = 10_000;
 
 #[derive(Debug, Deserialize)]

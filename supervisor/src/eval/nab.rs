@@ -46,7 +46,7 @@ pub struct Args {
     pub json: bool,
     /// Seasonality: `auto` uses one day of points when the sampling
     /// interval allows it, `none` turns it off.
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "auto")]
     pub season: String,
     /// Detector settings overriding the defaults, as a JSON object merged
     /// into `UnivariateConfig` (e.g. `{"hysteresis":{"clear_after":50}}`).
@@ -410,6 +410,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "seconds": elapsed,
         "default_threshold": default_threshold,
         "config": base_cfg,
+        "season": args.season,
         "profiles": results,
     });
     if args.json {
@@ -424,6 +425,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         n_windows,
         elapsed,
         points as f64 / elapsed.max(1e-9)
+    );
+    println!(
+        "season: {} (auto = one day of points per file when the interval divides a day and fits {} points)",
+        args.season,
+        agents::detect::stats::robust::MAX_SEASON
     );
     println!(
         "results written to {}/{DETECTOR}/<category>/{DETECTOR}_<file>.csv",

@@ -55,6 +55,7 @@ impl Calibrator {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HysteresisConfig {
     /// Score at or above which a quiet stream is flagged.
     pub on: f64,
@@ -199,6 +200,7 @@ pub struct Models {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModelConfig {
     pub forest: Option<ForestConfig>,
     pub kmeans: Option<KMeansConfig>,
@@ -406,6 +408,7 @@ impl FitJob {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UnivariateConfig {
     pub robust: RobustConfig,
     pub hysteresis: HysteresisConfig,
@@ -517,6 +520,7 @@ impl UnivariateDetector {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct VectorConfig {
     pub robust: RobustConfig,
     pub hysteresis: HysteresisConfig,

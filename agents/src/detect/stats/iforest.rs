@@ -43,6 +43,7 @@ pub fn c_factor(n: usize) -> f64 {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ForestConfig {
     pub n_trees: usize,
     pub sample_size: usize,
@@ -188,16 +189,19 @@ impl IsolationForest {
     /// masked into a fixed-size array, so the walk has no bounds checks:
     /// rows are copied into `P`-wide lanes, trees viewed as `[Node; 256]`.
     fn score_rows_d8<const P: usize>(&self, rows: &[f32], out: &mut [f64]) {
+        // Tree-outer over blocks of BLOCK points: one tree (3 KiB) stays in
+        // L1 while the whole block walks it, eight lanes at a time.
+        const BLOCK: usize = 64;
         let d = self.dims;
         let n = out.len().min(rows.len() / d.max(1));
         let inv = 1.0 / (self.n_trees as f64 * self.norm.max(f64::MIN_POSITIVE));
+        let mut buf = [[0f32; P]; BLOCK];
         let mut start = 0;
-        while start + LANES <= n {
-            let mut buf = [[0f32; P]; LANES];
+        while start + BLOCK <= n {
             for (l, b) in buf.iter_mut().enumerate() {
                 b[..d].copy_from_slice(&rows[(start + l) * d..(start + l + 1) * d]);
             }
-            let mut sum = [0f32; LANES];
+            let mut sum = [0f32; BLOCK];
             for (nodes, leaves) in self
                 .nodes
                 .chunks_exact(256)
@@ -209,22 +213,24 @@ impl IsolationForest {
                 ) else {
                     continue;
                 };
-                let mut at = [0usize; LANES];
-                for _ in 0..8 {
-                    for (i, b) in at.iter_mut().zip(&buf) {
-                        let node = nodes[*i & 255];
-                        let v = b[node.feat as usize & (P - 1)];
-                        *i = 2 * *i + 1 + usize::from(v >= node.thr);
+                for (lanes, sums) in buf.chunks_exact(LANES).zip(sum.chunks_exact_mut(LANES)) {
+                    let mut at = [0usize; LANES];
+                    for _ in 0..8 {
+                        for (i, b) in at.iter_mut().zip(lanes) {
+                            let node = nodes[*i & 255];
+                            let v = b[node.feat as usize & (P - 1)];
+                            *i = 2 * *i + 1 + usize::from(v >= node.thr);
+                        }
+                    }
+                    for (s, i) in sums.iter_mut().zip(&at) {
+                        *s += leaves[i.wrapping_sub(255) & 255];
                     }
                 }
-                for (s, i) in sum.iter_mut().zip(&at) {
-                    *s += leaves[i.wrapping_sub(255) & 255];
-                }
             }
-            for (o, s) in out[start..start + LANES].iter_mut().zip(&sum) {
+            for (o, s) in out[start..start + BLOCK].iter_mut().zip(&sum) {
                 *o = (2f64).powf(-f64::from(*s) * inv);
             }
-            start += LANES;
+            start += BLOCK;
         }
         if start < n {
             self.score_rows_any(&rows[start * d..n * d], &mut out[start..n]);

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::robust::squash;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KMeansConfig {
     /// Number of clusters.
     pub k: usize,

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SEASON: usize = 1440;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RobustConfig {
     /// Level smoothing.
     pub alpha: f64,
