@@ -29,6 +29,9 @@ pub struct DetectorStates {
     tree: sled::Tree,
 }
 
+/// Stored streams (key, record) and the records that could not be read.
+pub type Loaded = (Vec<(String, DetectorRecord)>, Vec<StoreError>);
+
 impl DetectorStates {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
         Ok(DetectorStates {
@@ -53,7 +56,7 @@ impl DetectorStates {
 
     /// Every stored stream, in key order. Undecodable records are skipped
     /// and reported (a detector relearns rather than the stage failing).
-    pub fn load_all(&self) -> Result<(Vec<(String, DetectorRecord)>, Vec<StoreError>), StoreError> {
+    pub fn load_all(&self) -> Result<Loaded, StoreError> {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for kv in self.tree.iter() {

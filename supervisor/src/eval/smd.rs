@@ -176,8 +176,11 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
         .collect()
 }
 
+/// Rows `(first, last)` of a labelled segment and its 0-based dimensions.
+type Segment = ((usize, usize), Vec<usize>);
+
 /// `(rows, 0-based dimensions)` of each interpretation segment.
-fn read_interpretation(path: &Path) -> anyhow::Result<Vec<((usize, usize), Vec<usize>)>> {
+fn read_interpretation(path: &Path) -> anyhow::Result<Vec<Segment>> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
