@@ -120,7 +120,7 @@ impl Application {
         let registry = Registry::default();
         let audit = state::trees::Audit::open(store.open_tree("audit")?)?;
         let recovery = crate::api::actions::RecoveryHandle::new(&store, audit)?;
-        let on_plan = plans_to_recovery(&recovery);
+        let on_plan = plans_to_recovery(&cfg, &recovery);
         outcomes_to_fix_stats(&recovery, &rca);
         let mut root_spec = tree_spec(Wiring {
             cfg: &cfg,
@@ -264,12 +264,19 @@ fn rca_shared(cfg: &Config, store: &Store) -> anyhow::Result<RcaShared> {
     RcaShared::load(store, settings).context("loading the knowledge base of causes")
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Fix plans go to the recovery stage (whichever incarnation is running).
-fn plans_to_recovery(recovery: &crate::api::actions::RecoveryHandle) -> PlanSink {
+/// Fix plans go to the recovery stage (whichever incarnation is running)
+/// when at least one of their fixes is a configured action; a plan of fixes
+/// nobody configured stays advice, shown with the diagnosis.
+fn plans_to_recovery(cfg: &Config, recovery: &crate::api::actions::RecoveryHandle) -> PlanSink {
     let actor = recovery.actor.clone();
-    Arc::new(
-        move |plan: FixPlan| match actor.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    let configured: std::collections::BTreeSet<String> =
+        cfg.recovery.actions.keys().cloned().collect();
+    Arc::new(move |plan: FixPlan| {
+        if !plan.steps.iter().any(|s| configured.contains(&s.fix)) {
+            tracing::debug!(incident = %plan.incident_id, "no fix of the plan is a configured action");
+            return;
+        }
+        match actor.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             Some(r) => {
                 if let Err(e) = r.cast(RecoveryMsg::Plan(plan)) {
                     tracing::warn!(error = %e, "recovery stage did not take a fix plan");
@@ -279,8 +286,8 @@ fn plans_to_recovery(recovery: &crate::api::actions::RecoveryHandle) -> PlanSink
                 incident = %plan.incident_id,
                 "recovery stage not running; fix plan dropped"
             ),
-        },
-    )
+        }
+    })
 }
 
 /// Verified outcomes of recovery feed fix selection's statistics (and every
