@@ -417,10 +417,10 @@ mod tests {
         let mut unknown = Vec::new();
         for c in kb.causes() {
             for (raw, p) in c.evidence.iter().chain(&c.symptoms).chain(&c.against) {
-                if let Pattern::Signature(id) = p {
-                    if !known.contains(id) {
-                        unknown.push(format!("{}: {raw}", c.def.id));
-                    }
+                if let Pattern::Signature(id) = p
+                    && !known.contains(id)
+                {
+                    unknown.push(format!("{}: {raw}", c.def.id));
                 }
             }
         }
