@@ -407,6 +407,70 @@ mod tests {
     }
 
     #[test]
+    fn builtin_references_only_known_signatures() {
+        let kb = KnowledgeBase::builtin();
+        let known: HashSet<String> = crate::detect::signatures::Catalogue::builtin()
+            .signatures()
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        let mut unknown = Vec::new();
+        for c in kb.causes() {
+            for (raw, p) in c.evidence.iter().chain(&c.symptoms).chain(&c.against) {
+                if let Pattern::Signature(id) = p
+                    && !known.contains(id)
+                {
+                    unknown.push(format!("{}: {raw}", c.def.id));
+                }
+            }
+        }
+        assert!(unknown.is_empty(), "unknown signatures: {unknown:?}");
+    }
+
+    #[test]
+    fn signatures_point_at_the_causes_they_reveal() {
+        let kb = KnowledgeBase::builtin();
+        let refers = |cause: &str, sig: &str| {
+            let c = kb.get(cause).unwrap_or_else(|| panic!("no cause {cause}"));
+            c.evidence
+                .iter()
+                .chain(&c.symptoms)
+                .any(|(_, p)| matches!(p, Pattern::Signature(id) if id == sig))
+        };
+        for (sig, cause) in [
+            ("db.too_many_connections", "db.pool_exhausted"),
+            ("db.pool_timeout", "db.pool_exhausted"),
+            ("db.connection_refused", "db.down"),
+            ("db.connection_lost", "db.down"),
+            ("db.deadlock", "db.lock_contention"),
+            ("db.lock_wait_timeout", "db.lock_contention"),
+            ("db.disk_full", "db.disk_full"),
+            ("cert.expired", "tls.cert_expired"),
+            ("net.tls_handshake", "tls.cert_expired"),
+            ("cert.untrusted", "tls.untrusted_chain"),
+            ("mem.oom_killed", "mem.limit_too_low"),
+            ("mem.out_of_memory", "mem.leak"),
+            ("mem.gc_overhead", "runtime.gc_pressure"),
+            ("net.dns_failure", "dns.failure"),
+            ("disk.full", "disk.full"),
+            ("k8s.crash_loop", "runtime.crash_loop"),
+            ("http.rate_limited", "external.rate_limited"),
+            ("queue.broker_unavailable", "queue.broker_down"),
+            ("cpu.throttling", "cpu.saturation"),
+        ] {
+            assert!(refers(cause, sig), "{sig} should point at {cause}");
+        }
+        // A caller's view is a symptom of the dependency, not its own evidence.
+        let down = kb.get("db.down").unwrap();
+        assert!(
+            !down
+                .evidence
+                .iter()
+                .any(|(_, p)| matches!(p, Pattern::Signature(id) if id == "db.connection_refused"))
+        );
+    }
+
+    #[test]
     fn user_file_extends_and_overrides_and_reports_every_error() {
         let user = r#"
 version = 1

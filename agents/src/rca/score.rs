@@ -12,8 +12,9 @@
 //!   (`1 − Π(1 − w_kind · w_learned · strength)`; kind weights: signature 0.9,
 //!   template, log and event kind 0.8, metric 0.6, category 0.3), scaled by
 //!   `0.75 + 0.25·(share of the cause's evidence patterns matched)` and by
-//!   `1 − 0.4·(share of s's signals the cause does not explain)`. Lines that
-//!   name one of `s`'s dependencies are left out of `s`'s own evidence.
+//!   `1 − 0.4·(share of s's signals the cause does not explain)`, each signal
+//!   weighted by its kind as above. Lines that name one of `s`'s
+//!   dependencies are left out of `s`'s own evidence.
 //!   A service with signals of its own needs some own evidence for a cause;
 //!   only silent services are inferred from their callers alone.
 //! - `S_callers`: mean over the anomalous services that depend on `s`
@@ -136,6 +137,17 @@ fn explained_by(sig: &Signal, pats: &[&(String, Pattern)]) -> bool {
         ..Default::default()
     };
     pats.iter().any(|(_, p)| match_pattern(p, &one).is_some())
+}
+
+/// Specificity of a signal by its kind (the base weights of the patterns
+/// that match it).
+fn signal_weight(key: &str) -> f64 {
+    match key.split_once(':').map(|(k, _)| k) {
+        Some("sig") => 0.9,
+        Some("tpl") | Some("kind") => 0.8,
+        Some("metric") => 0.6,
+        _ => 0.3,
+    }
 }
 
 fn noisy_or(parts: impl Iterator<Item = f64>) -> f64 {
@@ -301,7 +313,16 @@ pub fn analyze(
                         .collect();
                     if !strong.is_empty() {
                         let unexplained = strong.iter().filter(|x| !explained_by(x, &pats)).count();
-                        let u = unexplained as f64 / strong.len() as f64;
+                        // Weighted by how specific each signal is: a
+                        // signature the cause cannot explain speaks more
+                        // against it than a generic metric.
+                        let total: f64 = strong.iter().map(|x| signal_weight(&x.key)).sum();
+                        let missed: f64 = strong
+                            .iter()
+                            .filter(|x| !explained_by(x, &pats))
+                            .map(|x| signal_weight(&x.key))
+                            .sum();
+                        let u = missed / total;
                         e_self *= 1.0 - 0.4 * u;
                         if unexplained > 0 {
                             evidence_against.push(format!(
