@@ -36,6 +36,11 @@ trap cleanup EXIT
 
 ts() { date -u +%H:%M:%S.%3N; }
 say() { printf '%s  %s\n' "$(ts)" "$*"; }
+# An event at its own time (ms since the epoch), not when it is printed.
+say_at() {
+  local ms=$1; shift
+  printf '%s  %s\n' "$(date -u -d "@$(( ms / 1000 )).$(printf '%03d' $(( ms % 1000 )))" +%H:%M:%S.%3N)" "$*"
+}
 
 HEALTH="verify = { check = { type = \"http\", url = \"http://$DEMO/health\", status = 200 }, within = \"10s\", hold = \"300ms\", interval = \"50ms\", timeout = \"500ms\" }"
 cat > "$WORK/config.toml" <<TOML
@@ -87,7 +92,7 @@ for kind in $KINDS; do
   echo
   seen=$(curl -fs "$SUP/actions" | jq '.audit | last | .seq // 0')
   t0=$(date +%s%3N)
-  say "break               demo: $kind"
+  say_at "$t0" "break               demo: $kind"
   curl -s -m 3 -X POST "http://$DEMO/fault/$kind" > /dev/null || true
   deadline=$(( $(date +%s) + 60 ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -102,15 +107,26 @@ for kind in $KINDS; do
         inc_json=$(curl -fs "$SUP/incidents/$inc")
         opened=$(echo "$inc_json" | jq -r '[.timeline[]? | select(.kind == "opened" or .kind == "reopened")] | last | .ts_ms // empty')
         title=$(echo "$inc_json" | jq -r '"\(.kind) [\(.severity)] \(.title)"')
-        say "detected            incident $inc: $title (+$(( ${opened:-$at} - t0 )) ms)"
+        say_at "${opened:-$at}" "detected            incident $inc: $title (+$(( ${opened:-$at} - t0 )) ms)"
         rca=$(curl -fs "$SUP/incidents/$inc/rca")
         cause=$(echo "$rca" | jq -r '.diagnosis.hypotheses[0] | "\(.cause_id) (\(.cause_name)) on \(.service), confidence \(.confidence * 100 | floor)%"')
-        say "diagnosed           $cause (+$(( at - t0 )) ms)"
+        say_at "$at" "diagnosed           $cause (+$(( at - t0 )) ms)"
       fi
-      say "$(printf '%-19s' "$d") $fix: $detail (+$(( at - t0 )) ms)"
+      # Fix selection hands the plan over again on every re-diagnosis;
+      # recovery refuses those while it works on the incident.
+      [ "$d" = duplicate_plan ] && continue
+      say_at "$at" "$(printf '%-19s' "$d") $fix: $detail (+$(( at - t0 )) ms)"
       if [ "$d" = verified ]; then
-        status=$(curl -fs "$SUP/incidents/$inc" | jq -r .status)
-        say "healed              incident $inc is $status; fault -> verified heal $(( at - t0 )) ms"
+        for _ in $(seq 100); do
+          resolved=$(curl -fs "$SUP/incidents/$inc" | jq -r 'select(.status == "resolved") | [.timeline[] | select(.kind == "resolved")] | last | .ts_ms // empty')
+          [ -n "$resolved" ] && break
+          sleep 0.05
+        done
+        if [ -n "$resolved" ]; then
+          say_at "$resolved" "resolved            incident $inc (+$(( resolved - t0 )) ms); fault -> verified heal $(( at - t0 )) ms"
+        else
+          say "incident $inc NOT resolved; fault -> verified heal $(( at - t0 )) ms"
+        fi
         continue 3
       fi
       [ "$d" = escalated ] && { say "ESCALATED to humans"; continue 3; }
