@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Self-healing demo: starts the `demo` service and the `supervisor` with a
-# configuration whose actions reset (application layer) and restart
-# (service layer) the demo, then breaks the demo in each way and prints,
-# with timestamps, the incident being detected, the fix executed, verified
-# and the incident resolved.
+# configuration whose recovery actions are named after the knowledge base's
+# fixes (restart_service, disable_feature_flag, recycle_connection_pools),
+# then breaks the demo in each way and prints, with timestamps, the incident
+# being detected, diagnosed (cause), the fix chosen by fix selection
+# executed, verified and the incident resolved. Nothing stands in for a
+# stage: detection uses the built-in signatures, diagnosis the built-in
+# knowledge base.
 #
 # Usage: scripts/demo.sh [kind ...]   (default: crash 500s pool leak hang)
 # Env: SUP_PORT (18080), DEMO_PORT (19000), PROFILE (debug | release).
-#
-# Fix selection is its own stage; until it is wired to recovery, the small
-# planner loop below stands in for it and posts each open demo incident
-# the plan [reset_demo, restart_demo] to POST /actions/plans.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,35 +36,22 @@ trap cleanup EXIT
 
 ts() { date -u +%H:%M:%S.%3N; }
 say() { printf '%s  %s\n' "$(ts)" "$*"; }
-
-cat > "$WORK/signatures.toml" <<'TOML'
-version = 1
-[[signature]]
-id = "app.crash"
-category = "application"
-kind = "CRASH"
-severity = "critical"
-auto_fixable = true
-tags = ["crash"]
-regex = '(process exiting|panicked at|segmentation fault)'
-
-[[signature]]
-id = "http.server_error"
-category = "application"
-kind = "HTTP_5XX"
-severity = "high"
-auto_fixable = true
-tags = ["http"]
-regex = '(HTTP 5\d\d|internal server error)'
-TOML
+# An event at its own time (ms since the epoch), not when it is printed.
+say_at() {
+  local ms=$1; shift
+  printf '%s  %s\n' "$(date -u -d "@$(( ms / 1000 )).$(printf '%03d' $(( ms % 1000 )))" +%H:%M:%S.%3N)" "$*"
+}
 
 HEALTH="verify = { check = { type = \"http\", url = \"http://$DEMO/health\", status = 200 }, within = \"10s\", hold = \"300ms\", interval = \"50ms\", timeout = \"500ms\" }"
 cat > "$WORK/config.toml" <<TOML
 listen = "127.0.0.1:$SUP_PORT"
 data_dir = "$WORK/data"
-signatures_file = "$WORK/signatures.toml"
 [triage]
 dedup_window = "1h"
+# The demo breaks the same target again at once: no cooldown between
+# attempts of a fix on it.
+[rca]
+fix_cooldown = "0s"
 [recovery]
 mode = "auto"
 allowed_hosts = ["$DEMO"]
@@ -73,19 +59,24 @@ allowed_hosts = ["$DEMO"]
 # third kind of fault on the same target to humans: raised for the demo.
 [recovery.budget]
 max_attempts = 20
-[recovery.actions.reset_demo]
-layer = "application"
-risk = "low"
-kind = { type = "http", method = "POST", url = "http://$DEMO/reset", timeout = "2s", status = 200 }
-$HEALTH
-[recovery.actions.restart_demo]
+[recovery.actions.restart_service]
 layer = "service"
 risk = "low"
-kind = { type = "command", program = "/usr/bin/setsid", args = ["-f", "$BIN/demo", "--listen", "$DEMO", "--ship-to", "$SUP/ingest/logs", "--pid-file", "$WORK/demo.pid"], timeout = "5s" }
+kind = { type = "command", program = "/usr/bin/setsid", args = ["-f", "$BIN/demo", "--replace", "--service", "{target}", "--listen", "$DEMO", "--ship-to", "$SUP/ingest/logs", "--pid-file", "$WORK/demo.pid"], timeout = "5s" }
+$HEALTH
+[recovery.actions.disable_feature_flag]
+layer = "application"
+risk = "low"
+kind = { type = "http", method = "POST", url = "http://$DEMO/flags/broken_path/off", timeout = "2s", status = 200 }
+$HEALTH
+[recovery.actions.recycle_connection_pools]
+layer = "service"
+risk = "low"
+kind = { type = "http", method = "POST", url = "http://$DEMO/pool/recycle", timeout = "2s", status = 200 }
 $HEALTH
 TOML
 
-say "starting supervisor on $SUP (auto mode, actions: reset_demo, restart_demo)"
+say "starting supervisor on $SUP (auto mode, actions: restart_service, disable_feature_flag, recycle_connection_pools)"
 "$BIN/supervisor" --config "$WORK/config.toml" > "$WORK/supervisor.log" 2>&1 &
 PIDS+=($!)
 until curl -fs "$SUP/ready" > /dev/null; do sleep 0.1; done
@@ -97,27 +88,11 @@ until curl -fs "http://$DEMO/health" > /dev/null; do sleep 0.1; done
 ( while true; do curl -s -m 0.4 "http://$DEMO/" > /dev/null || true; sleep 0.02; done ) &
 PIDS+=($!)
 
-# Stand-in for fix selection: plan each open demo incident once.
-( touch "$WORK/planned"
-  while true; do
-    for id in $(curl -fs "$SUP/incidents?status=open&service=demo" | jq -r '.incidents[].id'); do
-      grep -qx "$id" "$WORK/planned" && continue
-      echo "$id" >> "$WORK/planned"
-      curl -fs -X POST "$SUP/actions/plans" -H 'content-type: application/json' -d "{
-        \"incident_id\": \"$id\", \"cause_id\": null, \"service\": \"demo\",
-        \"steps\": [
-          {\"fix\": \"reset_demo\", \"layer\": \"application\", \"target\": \"demo\", \"expected_success\": 0.5, \"risk\": \"low\", \"needs_approval\": false},
-          {\"fix\": \"restart_demo\", \"layer\": \"service\", \"target\": \"demo\", \"expected_success\": 0.5, \"risk\": \"low\", \"needs_approval\": false}]}" > /dev/null
-    done
-    sleep 0.01
-  done ) &
-PIDS+=($!)
-
 for kind in $KINDS; do
   echo
   seen=$(curl -fs "$SUP/actions" | jq '.audit | last | .seq // 0')
   t0=$(date +%s%3N)
-  say "break               demo: $kind"
+  say_at "$t0" "break               demo: $kind"
   curl -s -m 3 -X POST "http://$DEMO/fault/$kind" > /dev/null || true
   deadline=$(( $(date +%s) + 60 ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -129,14 +104,29 @@ for kind in $KINDS; do
       d=$(echo "$row" | jq -r '.decision'); fix=$(echo "$row" | jq -r '.fix')
       inc=$(echo "$row" | jq -r '.incident_id'); detail=$(echo "$row" | jq -r '.detail' | cut -c1-90)
       if [ "$d" = proposed ]; then
-        title=$(curl -fs "$SUP/incidents/$inc" | jq -r '"\(.kind) [\(.severity)] \(.title)"')
-        say "detected            incident $inc opened: $title (+$(( at - t0 )) ms)"
+        inc_json=$(curl -fs "$SUP/incidents/$inc")
+        opened=$(echo "$inc_json" | jq -r '[.timeline[]? | select(.kind == "opened" or .kind == "reopened")] | last | .ts_ms // empty')
+        title=$(echo "$inc_json" | jq -r '"\(.kind) [\(.severity)] \(.title)"')
+        say_at "${opened:-$at}" "detected            incident $inc: $title (+$(( ${opened:-$at} - t0 )) ms)"
+        rca=$(curl -fs "$SUP/incidents/$inc/rca")
+        cause=$(echo "$rca" | jq -r '.diagnosis.hypotheses[0] | "\(.cause_id) (\(.cause_name)) on \(.service), confidence \(.confidence * 100 | floor)%"')
+        say_at "$at" "diagnosed           $cause (+$(( at - t0 )) ms)"
       fi
-      say "$(printf '%-19s' "$d") $fix: $detail (+$(( at - t0 )) ms)"
+      # Fix selection hands the plan over again on every re-diagnosis;
+      # recovery refuses those while it works on the incident.
+      [ "$d" = duplicate_plan ] && continue
+      say_at "$at" "$(printf '%-19s' "$d") $fix: $detail (+$(( at - t0 )) ms)"
       if [ "$d" = verified ]; then
-        status=$(curl -fs "$SUP/incidents/$inc" | jq -r .status)
-        say "healed              incident $inc is $status; fault -> verified heal $(( at - t0 )) ms"
-        sed -i "/^$inc\$/d" "$WORK/planned"
+        for _ in $(seq 100); do
+          resolved=$(curl -fs "$SUP/incidents/$inc" | jq -r 'select(.status == "resolved") | [.timeline[] | select(.kind == "resolved")] | last | .ts_ms // empty')
+          [ -n "$resolved" ] && break
+          sleep 0.05
+        done
+        if [ -n "$resolved" ]; then
+          say_at "$resolved" "resolved            incident $inc (+$(( resolved - t0 )) ms); fault -> verified heal $(( at - t0 )) ms"
+        else
+          say "incident $inc NOT resolved; fault -> verified heal $(( at - t0 )) ms"
+        fi
         continue 3
       fi
       [ "$d" = escalated ] && { say "ESCALATED to humans"; continue 3; }

@@ -5,12 +5,21 @@
 //! ships them as NDJSON to a selfheal supervisor's `/ingest/logs`.
 //!
 //! Fault switches (`POST /fault/{kind}`) and `POST /reset`:
-//! - `crash`: log a fatal line, ship it, exit with status 1;
+//! - `crash`: log a panic line, ship it, exit with status 1;
 //! - `leak`: allocate memory until requests fail with "out of memory";
 //! - `pool`: the connection pool is exhausted ("too many connections");
-//! - `500s`: every request answers 500 ("HTTP 500 internal server error");
-//! - `hang`: requests (and health checks) hang until reset, logging a
-//!   timeout after 300 ms.
+//! - `500s`: a feature flag sends every request down a broken path that
+//!   answers 500 ("HTTP 500 internal server error");
+//! - `hang`: every worker blocks; requests (and health checks) hang until
+//!   reset, logging a timeout after 300 ms.
+//!
+//! The log lines use the wording real services use for these failures, so
+//! the supervisor's built-in signatures and knowledge base recognise them.
+//! Remedies, one per fix the knowledge base proposes for them:
+//! `POST /flags/broken_path/off` (disable the feature flag),
+//! `POST /pool/recycle` (recycle the connection pool), and a restart:
+//! started with `--replace`, the demo stops the process named in its pid
+//! file before listening. `POST /reset` clears every fault.
 //!
 //! `/health` answers 200 only when no fault is active, so it is the
 //! natural verification of a fix.
@@ -43,6 +52,10 @@ struct Cli {
     /// Write the process id here once listening.
     #[arg(long)]
     pid_file: Option<std::path::PathBuf>,
+    /// Restart: stop the process named in `--pid-file` (SIGKILL) and take
+    /// over its address.
+    #[arg(long, requires = "pid_file")]
+    replace: bool,
 }
 
 const POOL_SIZE: u64 = 10;
@@ -100,7 +113,7 @@ impl App {
             if !cleared {
                 self.log(
                     "error",
-                    &format!("request timed out after 300ms waiting for a worker on GET {path}"),
+                    &format!("request timed out after 300ms on GET {path}: no available workers"),
                 );
                 let _ = rx.wait_for(|h| !*h).await;
             }
@@ -108,7 +121,9 @@ impl App {
         if self.errors_500.load(Ordering::SeqCst) {
             self.log(
                 "error",
-                &format!("HTTP 500 internal server error on GET {path}"),
+                &format!(
+                    "HTTP 500 internal server error on GET {path} (feature flag broken_path enabled)"
+                ),
             );
             return Some(
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response(),
@@ -118,7 +133,9 @@ impl App {
         if in_use >= POOL_SIZE {
             self.log(
                 "error",
-                &format!("too many connections: pool exhausted ({in_use}/{POOL_SIZE} in use)"),
+                &format!(
+                    "too many connections: connection pool exhausted ({in_use}/{POOL_SIZE} in use)"
+                ),
             );
             return Some((StatusCode::SERVICE_UNAVAILABLE, "pool exhausted").into_response());
         }
@@ -172,7 +189,10 @@ async fn fault(State(app): State<App>, Path(kind): Path<String>) -> Response {
     app.log("info", &format!("fault switch {kind} thrown"));
     match kind.as_str() {
         "crash" => {
-            app.log("fatal", "process exiting: crash switch thrown");
+            app.log(
+                "fatal",
+                "panic: crash switch thrown; process exited unexpectedly (exit code 1)",
+            );
             app.flush().await;
             std::process::exit(1);
         }
@@ -209,6 +229,23 @@ async fn fault(State(app): State<App>, Path(kind): Path<String>) -> Response {
         }
     }
     "fault on\n".into_response()
+}
+
+/// The remedy for the `500s` fault: turn the broken feature flag off.
+async fn flag_off(State(app): State<App>, Path(name): Path<String>) -> Response {
+    if name != "broken_path" {
+        return (StatusCode::NOT_FOUND, "unknown flag: use broken_path\n").into_response();
+    }
+    app.errors_500.store(false, Ordering::SeqCst);
+    app.log("info", "feature flag broken_path disabled");
+    "flag off\n".into_response()
+}
+
+/// The remedy for the `pool` fault: drop every pooled connection.
+async fn pool_recycle(State(app): State<App>) -> &'static str {
+    app.pool_in_use.store(0, Ordering::SeqCst);
+    app.log("info", "connection pool recycled");
+    "pool recycled\n"
 }
 
 async fn reset(State(app): State<App>) -> &'static str {
@@ -256,6 +293,40 @@ async fn shipper(url: String, mut rx: mpsc::UnboundedReceiver<Ship>) {
     }
 }
 
+/// Kill the process named in the pid file (not this one).
+fn stop_previous(pid_file: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return;
+    };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return;
+    };
+    if pid != std::process::id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Bind; when replacing a process, wait (up to 5 s) for it to let go of
+/// the address.
+async fn bind(addr: SocketAddr, replace: bool) -> std::io::Result<tokio::net::TcpListener> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Err(e)
+                if replace
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -282,8 +353,15 @@ async fn main() -> std::process::ExitCode {
         .route("/metrics", get(metrics))
         .route("/fault/{kind}", post(fault))
         .route("/reset", post(reset))
+        .route("/flags/{name}/off", post(flag_off))
+        .route("/pool/recycle", post(pool_recycle))
         .with_state(app.clone());
-    let listener = match tokio::net::TcpListener::bind(cli.listen).await {
+    if cli.replace
+        && let Some(p) = &cli.pid_file
+    {
+        stop_previous(p);
+    }
+    let listener = match bind(cli.listen, cli.replace).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("demo: cannot listen on {}: {e}", cli.listen);

@@ -1,48 +1,34 @@
-//! The demo service heals end to end: a real supervisor (in process, port
-//! 0) with actions that reset and restart the real `demo` binary; each
-//! failure kind is thrown, detected from the shipped logs, planned,
-//! executed, verified and resolved.
-//!
-//! Fix selection is another stage; until it is wired in, a small planner
-//! here stands in for it: every open incident of the demo gets the plan
-//! `[reset_demo (application), restart_demo (service)]`.
+//! The demo service heals end to end through the real chain: a real
+//! supervisor (in process, port 0) and the real `demo` binary; each failure
+//! kind is thrown and its log lines are detected (built-in signatures),
+//! triaged, diagnosed (built-in knowledge base), planned by fix selection
+//! and fixed by recovery with actions named after the knowledge base's
+//! fixes, verified and resolved.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use e2e::TestApp;
-use serde_json::{Value, json};
+use serde_json::Value;
 use supervisor::config::Config;
 
 const KINDS: &[&str] = &["crash", "500s", "pool", "leak", "hang"];
 
-const SIGNATURES: &str = r#"
-version = 1
-[[signature]]
-id = "app.crash"
-category = "application"
-kind = "CRASH"
-severity = "critical"
-auto_fixable = true
-tags = ["crash"]
-regex = '(process exiting|panicked at|segmentation fault)'
-
-[[signature]]
-id = "http.server_error"
-category = "application"
-kind = "HTTP_5XX"
-severity = "high"
-auto_fixable = true
-tags = ["http"]
-regex = '(HTTP 5\d\d|internal server error)'
-"#;
+/// The cause diagnosed and the fix that heals each kind.
+fn expected(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "crash" => ("runtime.crash_loop", "restart_service"),
+        "500s" => ("config.feature_flag", "disable_feature_flag"),
+        "pool" => ("db.pool_exhausted", "recycle_connection_pools"),
+        "leak" => ("mem.leak", "restart_service"),
+        "hang" => ("runtime.thread_pool_exhausted", "restart_service"),
+        _ => unreachable!("unknown kind {kind}"),
+    }
+}
 
 struct Rig {
     app: TestApp,
     demo: String,
     pid_file: std::path::PathBuf,
-    planned: Arc<Mutex<HashSet<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
@@ -58,8 +44,6 @@ fn free_port() -> u16 {
 impl Rig {
     async fn start() -> Rig {
         let dir = tempfile::tempdir().unwrap();
-        let sig = dir.path().join("signatures.toml");
-        std::fs::write(&sig, SIGNATURES).unwrap();
         let port = free_port();
         let demo = format!("127.0.0.1:{port}");
         let pid_file = dir.path().join("demo.pid");
@@ -72,11 +56,16 @@ impl Rig {
         let health = format!(
             r#"verify = {{ check = {{ type = "http", url = "http://{demo}/health", status = 200 }}, within = "10s", hold = "300ms", interval = "50ms", timeout = "500ms" }}"#
         );
+        // Actions are named after the knowledge base's fixes; the plan's
+        // target (the diagnosed service) names the process restarted.
         let toml = format!(
             r#"
-signatures_file = "{sig}"
 [triage]
 dedup_window = "1h"
+[rca]
+# The demo breaks the same target again at once, on purpose: no cooldown
+# between attempts of a fix on it.
+fix_cooldown = "0s"
 [recovery]
 mode = "auto"
 allowed_hosts = ["{demo}"]
@@ -84,18 +73,22 @@ allowed_hosts = ["{demo}"]
 max_attempts = 10000
 [recovery.storm]
 max_actions = 10000
-[recovery.actions.reset_demo]
-layer = "application"
-risk = "low"
-kind = {{ type = "http", method = "POST", url = "http://{demo}/reset", timeout = "2s", status = 200 }}
-{health}
-[recovery.actions.restart_demo]
+[recovery.actions.restart_service]
 layer = "service"
 risk = "low"
-kind = {{ type = "command", program = "/usr/bin/setsid", args = ["-f", "{bin}", "--listen", "{demo}", "--ship-to", "{ingest}", "--pid-file", "{pid}"], timeout = "5s" }}
+kind = {{ type = "command", program = "/usr/bin/setsid", args = ["-f", "{bin}", "--replace", "--service", "{{target}}", "--listen", "{demo}", "--ship-to", "{ingest}", "--pid-file", "{pid}"], timeout = "5s" }}
+{health}
+[recovery.actions.disable_feature_flag]
+layer = "application"
+risk = "low"
+kind = {{ type = "http", method = "POST", url = "http://{demo}/flags/broken_path/off", timeout = "2s", status = 200 }}
+{health}
+[recovery.actions.recycle_connection_pools]
+layer = "service"
+risk = "low"
+kind = {{ type = "http", method = "POST", url = "http://{demo}/pool/recycle", timeout = "2s", status = 200 }}
 {health}
 "#,
-            sig = sig.display(),
             pid = pid_file.display(),
         );
         let mut cfg = Config::from_toml(&toml).unwrap();
@@ -122,16 +115,11 @@ kind = {{ type = "command", program = "/usr/bin/setsid", args = ["-f", "{bin}", 
             app,
             demo,
             pid_file,
-            planned: Default::default(),
             tasks: vec![],
             _dir: dir,
         };
         rig.wait_healthy().await;
         rig.tasks.push(tokio::spawn(traffic(rig.demo.clone())));
-        rig.tasks.push(tokio::spawn(planner(
-            rig.app.addr.clone(),
-            rig.planned.clone(),
-        )));
         rig
     }
 
@@ -158,8 +146,9 @@ kind = {{ type = "command", program = "/usr/bin/setsid", args = ["-f", "{bin}", 
         v["actions"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Throw `kind`; return (ms from the fault to the verified heal, fix).
-    async fn break_and_heal(&self, kind: &str) -> (i64, String) {
+    /// Throw `kind`; return (ms from the fault to the verified heal, the
+    /// fix that healed it, the diagnosed cause).
+    async fn break_and_heal(&self, kind: &str) -> (i64, String, String) {
         // Start from a quiet state: every earlier action finished.
         let deadline = Instant::now() + Duration::from_secs(30);
         while self
@@ -193,11 +182,10 @@ kind = {{ type = "command", program = "/usr/bin/setsid", args = ["-f", "{bin}", 
                     .and_then(|r| r["fix"].as_str())
                     .unwrap_or("")
                     .to_string();
-                // Let the planner plan this incident again next time.
                 let inc = a["plan"]["incident_id"].as_str().unwrap().to_string();
+                let cause = a["plan"]["cause_id"].as_str().unwrap_or("").to_string();
                 self.wait_resolved(&inc).await;
-                self.planned.lock().unwrap().remove(&inc);
-                return (t1 - t0, fix);
+                return (t1 - t0, fix, cause);
             }
             let escalated = self.actions().await.into_iter().any(|a| {
                 a["created_ms"].as_i64().is_some_and(|c| c >= t0)
@@ -262,53 +250,15 @@ async fn traffic(demo: String) {
     }
 }
 
-/// Stand-in for fix selection: plan every open demo incident once.
-async fn planner(addr: String, planned: Arc<Mutex<HashSet<String>>>) {
-    let c = reqwest::Client::new();
-    loop {
-        let open: Value = match c
-            .get(format!("{addr}/incidents?status=open&service=demo"))
-            .send()
-            .await
-        {
-            Ok(r) => r.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        };
-        for inc in open["incidents"].as_array().cloned().unwrap_or_default() {
-            let id = inc["id"].as_str().unwrap_or("").to_string();
-            if id.is_empty() || !planned.lock().unwrap().insert(id.clone()) {
-                continue;
-            }
-            let step = |fix: &str, layer: &str| {
-                json!({ "fix": fix, "layer": layer, "target": "demo", "expected_success": 0.5,
-                        "risk": "low", "needs_approval": false })
-            };
-            let plan = json!({
-                "incident_id": id, "cause_id": inc["kind"], "service": "demo",
-                "steps": [step("reset_demo", "application"), step("restart_demo", "service")],
-            });
-            let _ = c
-                .post(format!("{addr}/actions/plans"))
-                .json(&plan)
-                .send()
-                .await;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_heals_from_each_failure_kind() {
     let rig = Rig::start().await;
     for kind in KINDS {
-        let (ms, fix) = rig.break_and_heal(kind).await;
-        let want = if *kind == "crash" {
-            "restart_demo"
-        } else {
-            "reset_demo"
-        };
-        assert_eq!(fix, want, "{kind} healed by {fix}");
-        eprintln!("{kind}: healed by {fix} in {ms} ms");
+        let (ms, fix, cause) = rig.break_and_heal(kind).await;
+        let (want_cause, want_fix) = expected(kind);
+        assert_eq!(cause, want_cause, "{kind} diagnosed as {cause}");
+        assert_eq!(fix, want_fix, "{kind} healed by {fix}");
+        eprintln!("{kind}: diagnosed {cause}, healed by {fix} in {ms} ms");
     }
     rig.stop().await;
 }
@@ -341,7 +291,8 @@ async fn heal_latency_figures() {
     for kind in &kinds {
         let mut ms = Vec::with_capacity(runs);
         for _ in 0..runs {
-            let (t, fix) = rig.break_and_heal(kind).await;
+            let (t, fix, cause) = rig.break_and_heal(kind).await;
+            assert_eq!((cause.as_str(), fix.as_str()), expected(kind), "{kind}");
             if t > 2_000 {
                 // Show why a run was slow: the steps of its action.
                 let a = rig.actions().await;

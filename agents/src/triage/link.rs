@@ -93,7 +93,12 @@ impl BatchLink<'_> {
             &self.taken,
         );
         drop(topo);
-        match id.and_then(|id| store.incidents().get(id).ok().flatten()) {
+        // The correlator's view may be stale: an incident resolved by
+        // another stage (a verified fix) is not joined.
+        match id
+            .and_then(|id| store.incidents().get(id).ok().flatten())
+            .filter(|inc| inc.status.is_active())
+        {
             Some(inc) => {
                 self.taken.insert(inc.id);
                 self.correlated.insert(fp.to_string(), inc.id);
