@@ -301,6 +301,7 @@ fn outcomes_to_fix_stats(recovery: &crate::api::actions::RecoveryHandle, rca: &A
                 if let Err(err) = rca.fix_stats.record(&o) {
                     tracing::warn!(error = %err, fix = %o.fix, "recording a fix outcome");
                 }
+                rca.learned();
             });
         }
     }));

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use state::keys::Id;
+use state::model::diagnosis::ServiceObs;
 use state::model::{Anomaly, Incident, IncidentStatus};
 use state::now_ms;
 use state::trees::IncidentFilter;
@@ -30,36 +31,54 @@ pub struct AnalystArgs {
     pub tick: Duration,
 }
 
+pub struct AnalystState {
+    args: AnalystArgs,
+    /// Per incident, the observations last analysed and when: a batch that
+    /// only repeats what an incident already showed is not re-analysed (a
+    /// storm of one error would otherwise re-read, re-rank and re-store
+    /// the diagnosis on every batch).
+    seen: HashMap<Id, Seen>,
+}
+
+/// Observations last analysed, when, and at which learning epoch.
+type Seen = (Vec<ServiceObs>, i64, u64);
+
+/// Incidents whose last observations are remembered, at most.
+const SEEN_CAP: usize = 4096;
+
 impl Actor for Analyst {
     type Msg = RcaMsg;
-    type State = AnalystArgs;
+    type State = AnalystState;
     type Arguments = AnalystArgs;
 
     async fn pre_start(
         &self,
         myself: ActorRef<RcaMsg>,
         args: AnalystArgs,
-    ) -> Result<AnalystArgs, ActorProcessingErr> {
+    ) -> Result<AnalystState, ActorProcessingErr> {
         args.health.touch();
         if args.shared.settings.correlate.quiet_ms > 0 {
             myself.send_interval(args.tick, || RcaMsg::Tick);
         }
-        Ok(args)
+        Ok(AnalystState {
+            args,
+            seen: HashMap::new(),
+        })
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<RcaMsg>,
         msg: RcaMsg,
-        state: &mut AnalystArgs,
+        state: &mut AnalystState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RcaMsg::Triaged { incidents, signals } => {
                 let n = incidents.len() as u64;
-                analyse_all(state, incidents, signals)?;
-                state.health.note_handled(n);
+                analyse_all(&state.args, &mut state.seen, incidents, signals)?;
+                state.args.health.note_handled(n);
             }
-            RcaMsg::Tick => resolve_quiet(state)?,
+            RcaMsg::Tick => resolve_quiet(&state.args)?,
         }
         Ok(())
     }
@@ -67,6 +86,7 @@ impl Actor for Analyst {
 
 fn analyse_all(
     state: &AnalystArgs,
+    seen: &mut HashMap<Id, Seen>,
     incidents: Vec<Incident>,
     signals: Vec<(Id, Anomaly)>,
 ) -> Result<(), ActorProcessingErr> {
@@ -80,6 +100,29 @@ fn analyse_all(
         crate::trace::attach(&span, &inc.trace);
         let _g = span.enter();
         let fresh = by.remove(&inc.id).unwrap_or_default();
+        // More of the same (a storm of one error) changes no signal, onset
+        // or evidence line: if nothing was learned and the incident did not
+        // (re)open since, the diagnosis would be the same, so it is not
+        // read, computed and stored again on every batch.
+        let reopened_ms = inc
+            .timeline
+            .iter()
+            .rev()
+            .find(|e| e.kind == "reopened" || e.kind == "opened")
+            .map_or(0, |e| e.ts_ms);
+        let epoch = shared.epoch();
+        if let Some((known, at, e)) = seen.get(&inc.id)
+            && *at >= reopened_ms
+            && *e == epoch
+        {
+            let mut obs = known.clone();
+            for a in &fresh {
+                observe_anomaly(&mut obs, a);
+            }
+            if obs == *known {
+                continue;
+            }
+        }
         let prev = shared.trees.result(inc.id)?;
         if fresh.is_empty() && prev.is_some() {
             continue;
@@ -115,6 +158,10 @@ fn analyse_all(
             (analyze(&kb, &topo, &obs, 10), kb.version)
         };
         let latency_us = started.elapsed().as_micros() as u64;
+        if seen.len() >= SEEN_CAP {
+            seen.clear();
+        }
+        seen.insert(inc.id, (obs.clone(), now_ms(), epoch));
         let flapping = is_flapping(&inc);
         let top = diagnosis.top().cloned();
         shared.trees.update_result(inc.id, |r| {

@@ -53,6 +53,9 @@ pub struct RcaShared {
     pub trees: RcaTrees,
     pub fix_stats: FixStats,
     pub store: Store,
+    /// Bumped whenever what a diagnosis or plan depends on besides the
+    /// incident's own signals changes (feedback, causes, fix outcomes).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 fn configured(settings: &RcaSettings) -> Topology {
@@ -101,7 +104,19 @@ impl RcaShared {
             trees,
             fix_stats,
             store: store.clone(),
+            epoch: Default::default(),
         })
+    }
+
+    /// Something learned that can change diagnoses or plans.
+    pub fn learned(&self) {
+        self.epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Changes every time [`Self::learned`] is called.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn kb(&self) -> std::sync::RwLockReadGuard<'_, KnowledgeBase> {
@@ -114,6 +129,7 @@ impl RcaShared {
 
     /// Add or replace a cause (validated), persisted.
     pub fn upsert_cause(&self, def: CauseDef) -> Result<(), RcaError> {
+        self.learned();
         let value = serde_json::to_value(&def).map_err(|e| RcaError::Invalid(e.to_string()))?;
         self.kb
             .write()
@@ -145,6 +161,7 @@ impl RcaShared {
 
     /// Apply an operator's feedback on incident `id`; returns what changed.
     pub fn feedback(&self, id: Id, mut fb: Feedback) -> Result<Vec<String>, RcaError> {
+        self.learned();
         let inc = self
             .store
             .incidents()

@@ -46,7 +46,9 @@ pub fn fold(
             Some(&i) => Some(i),
             None => lookup(&fp).and_then(|inc| {
                 let live = inc.status.is_active() || inc.status == IncidentStatus::Resolved;
-                (live && a.ts_ms.max(now_ms) - inc.last_seen_ms <= cfg.window_ms).then(|| {
+                // The window is in event time: logs that arrive late (a
+                // backfill, a replay, a shipper catching up) still fold.
+                (live && a.ts_ms - inc.last_seen_ms <= cfg.window_ms).then(|| {
                     touched.push(inc);
                     index.insert(fp.clone(), touched.len() - 1);
                     touched.len() - 1
@@ -194,6 +196,32 @@ mod tests {
         );
         assert_ne!(later[0].id, stored.id);
         assert_eq!(later[0].count, 1);
+    }
+
+    #[test]
+    fn late_logs_fold_by_their_own_time_not_arrival_time() {
+        let ids = IdGen::default();
+        let cfg = DedupConfig { window_ms: 1000 };
+        // Logs of 10:00 arriving three hours later, batch after batch.
+        let three_hours = 3 * 3600 * 1000;
+        let first = fold(
+            &[anomaly("api", "a", 1, 100)],
+            |_| None,
+            &ids,
+            three_hours,
+            &cfg,
+            Default::default,
+        );
+        let again = fold(
+            &[anomaly("api", "a", 1, 300)],
+            |_| Some(first[0].clone()),
+            &ids,
+            three_hours + 50,
+            &cfg,
+            Default::default,
+        );
+        assert_eq!(again[0].id, first[0].id);
+        assert_eq!(again[0].count, 2);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Anomalies {
     tree: sled::Tree,
     ids: std::sync::Arc<IdGen>,
     keep: usize,
+    /// Records held (sled's `len` walks the whole tree: counted here).
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Anomalies {
@@ -42,10 +44,12 @@ impl Anomalies {
             .last()?
             .and_then(|(k, _)| crate::keys::key_u64(&k))
             .unwrap_or(0);
+        let held = tree.len();
         Ok(Anomalies {
             tree,
             ids: std::sync::Arc::new(IdGen::starting_after(last)),
             keep: keep.max(1),
+            held: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(held)),
         })
     }
 
@@ -56,10 +60,14 @@ impl Anomalies {
             batch.insert(&id.key(), encode_json(&AnomalyRecord::V1(a.clone()))?);
         }
         self.tree.apply_batch(batch)?;
-        while self.tree.len() > self.keep {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.held.fetch_add(items.len(), Relaxed);
+        while self.held.load(Relaxed) > self.keep {
             if self.tree.pop_min()?.is_none() {
+                self.held.store(0, Relaxed);
                 break;
             }
+            self.held.fetch_sub(1, Relaxed);
         }
         Ok(())
     }
