@@ -376,12 +376,20 @@ impl ModelSlot {
             && (self.models.is_none() || self.since_fit >= cfg.refit_every)
     }
 
-    fn take_training_set(&mut self) -> Option<(Array2<f32>, u64)> {
+    /// A retraining job when one is due (at most one outstanding).
+    fn fit_job(&mut self, cfg: &ModelConfig) -> Option<FitJob> {
+        if !self.due(cfg) {
+            return None;
+        }
         let r = self.reservoir.as_ref()?;
         self.pending = true;
         self.since_fit = 0;
         self.fits += 1;
-        Some((r.snapshot(), self.fits))
+        Some(FitJob {
+            rows: r.snapshot(),
+            cfg: cfg.clone(),
+            seed: self.fits,
+        })
     }
 
     fn install(&mut self, m: Option<Models>) {
@@ -503,15 +511,7 @@ impl UnivariateDetector {
 
     /// A retraining job when one is due (at most one outstanding).
     pub fn fit_job(&mut self) -> Option<FitJob> {
-        if !self.slot.due(&self.cfg.models) {
-            return None;
-        }
-        let (rows, seed) = self.slot.take_training_set()?;
-        Some(FitJob {
-            rows,
-            cfg: self.cfg.models.clone(),
-            seed,
-        })
+        self.slot.fit_job(&self.cfg.models)
     }
 
     pub fn install(&mut self, m: Option<Models>) {
@@ -668,15 +668,7 @@ impl VectorDetector {
     }
 
     pub fn fit_job(&mut self) -> Option<FitJob> {
-        if !self.slot.due(&self.cfg.models) {
-            return None;
-        }
-        let (rows, seed) = self.slot.take_training_set()?;
-        Some(FitJob {
-            rows,
-            cfg: self.cfg.models.clone(),
-            seed,
-        })
+        self.slot.fit_job(&self.cfg.models)
     }
 
     pub fn install(&mut self, m: Option<Models>) {
