@@ -69,12 +69,8 @@ impl StreamsConfig {
         if self.keep_anomalies == 0 {
             e.push("detect.keep_anomalies: must be greater than 0".into());
         }
-        if let Err(r) = self.detector.robust.validate() {
-            e.push(format!("detect.detector.robust: {r}"));
-        }
-        let h = &self.detector.hysteresis;
-        if !(0.0..=1.0).contains(&h.on) || !(0.0..=1.0).contains(&h.off) || h.off > h.on {
-            e.push("detect.detector.hysteresis: need 0 <= off <= on <= 1".into());
+        if let Err(r) = self.detector.validate() {
+            e.extend(r.split("; ").map(|p| format!("detect.detector.{p}")));
         }
         e
     }

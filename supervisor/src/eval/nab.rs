@@ -9,7 +9,8 @@
 //! - the first `min(floor(0.15·n), 750)` rows of a file are probationary
 //!   and not scored;
 //! - a row inside a label window at position `y = -(right - i + 1) / width`
-//!   is worth `tp · (2·sigmoid(-5y) - 1)`; only the best (earliest)
+//!   is worth `tp · A(y) / A(-1)` with `A(y) = 2·sigmoid(-5y) - 1` (1 at the
+//!   window's left edge, as NAB's sweeper scales it); only the best (earliest)
 //!   detection of a window counts; a window without detection costs `-fn`;
 //! - a detection outside windows costs `fp · (2·sigmoid(-5y) - 1)` with
 //!   `y = (i - prev_right) / (prev_width - 1)` (−fp when `y > 3` or no window
@@ -74,8 +75,7 @@ pub fn univariate_config(over: Option<&str>) -> anyhow::Result<UnivariateConfig>
         merge_json(&mut v, &o);
     }
     let cfg: UnivariateConfig = serde_json::from_value(v).context("--config")?;
-    cfg.robust
-        .validate()
+    cfg.validate()
         .map_err(|e| anyhow::anyhow!("--config: {e}"))?;
     Ok(cfg)
 }
@@ -150,7 +150,12 @@ pub fn label_rows(scores: &[f64], windows: &[(usize, usize)], first_window: usiz
             Some(&(l, r)) if l <= i && i <= r => {
                 let width = (r - l + 1) as f64;
                 let y = -((r - i + 1) as f64) / width;
-                (Some(first_window + w), scaled_sigmoid(y))
+                // NAB's sweeper divides by the left-edge value, so the
+                // earliest possible detection is worth exactly tp.
+                (
+                    Some(first_window + w),
+                    scaled_sigmoid(y) / scaled_sigmoid(-1.0),
+                )
             }
             _ => match prev {
                 None => (None, -1.0),
@@ -437,7 +442,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     println!(
         "how: streamed per file through UnivariateDetector; probation min(15%,750) rows unscored; \
-         window rows worth tp*(2*sigmoid(-5y)-1), earliest detection per window; FPs cost fp*sigmoid \
+         window rows worth tp*A(y)/A(-1), A(y)=2*sigmoid(-5y)-1, earliest detection per window; FPs cost fp*sigmoid \
          of distance past the previous window; missed windows -fn; threshold swept over every \
          distinct score of the corpus; normalised 100*(S-S_null)/(S_perfect-S_null), \
          S_null=-fn*windows, S_perfect=tp*windows"
@@ -498,7 +503,7 @@ mod tests {
         assert_eq!(score_at(&rows, 1, &STD, 0.5).normalized, 0.0);
         let rows = label_rows(&file(1000, &[500]), &win, 0);
         let s = score_at(&rows, 1, &STD, 0.5);
-        assert!((s.normalized - 100.0 * (0.9866 + 1.0) / 2.0).abs() < 0.01);
+        assert!((s.normalized - 100.0).abs() < 1e-9, "{}", s.normalized);
         assert_eq!((s.tp, s.fp, s.fn_), (1, 0, 0));
     }
 
