@@ -31,8 +31,11 @@
 //!
 //! Memory per stream: range 24 B; pattern `8·window` B (values) +
 //! `4·bins·window` B (held-back shapes) + `4·bins·memory` B (reservoir) +
-//! 64 B. Defaults (32, 4, 1024): ≈ 17.2 KB. Cost per point: one distance to
-//! each remembered shape (`bins·memory` multiply-adds).
+//! 64 B. Defaults (window 32, bins 2, memory 256): ≈ 2.6 KB. Cost per
+//! point: one distance to each remembered shape (`bins·memory`
+//! multiply-adds, over bin-major columns that vectorise). On NAB, 256
+//! shapes of 2 bins score within 0.2 of 1024 shapes of 4 bins at an
+//! eighth of the memory (standard 65.35 vs 65.50, mean of 4 seeds).
 
 use serde::{Deserialize, Serialize};
 
@@ -75,8 +78,8 @@ impl Default for NoveltyConfig {
             range_warmup: 30,
             gate_z: 6.0,
             window: 32,
-            bins: 4,
-            memory: 1024,
+            bins: 2,
+            memory: 256,
             pattern_warmup: 150,
             cap: 0.3,
             margin: 0.02,
@@ -196,9 +199,14 @@ pub struct PatternMemory {
     #[serde(with = "f32_hex")]
     held: Vec<f32>,
     held_len: usize,
-    /// Remembered shapes, `bins` floats each.
+    /// Remembered shapes, bin-major: bin `b` of shape `j` is at
+    /// `b·memory + j` (columns, so the nearest-shape scan runs over
+    /// contiguous floats and vectorises). Allocated in full on first use.
     #[serde(with = "f32_hex")]
     reservoir: Vec<f32>,
+    /// Shapes stored in the reservoir (≤ `memory`).
+    #[serde(default)]
+    stored: usize,
     /// Shapes offered to the reservoir so far.
     offered: u64,
     rng: u64,
@@ -220,7 +228,7 @@ pub struct PatternScore {
 impl PatternMemory {
     /// Shapes currently remembered.
     pub fn remembered(&self, cfg: &NoveltyConfig) -> usize {
-        self.reservoir.len() / cfg.bins.max(1)
+        self.stored.min(cfg.memory)
     }
 
     pub fn update(&mut self, cfg: &NoveltyConfig, x: f64) -> PatternScore {
@@ -248,29 +256,20 @@ impl PatternMemory {
         // The shape: bin means in time order (oldest first).
         let step = w / bins;
         let start = (self.n % w as u64) as usize; // oldest value in the ring
+        let (newer, older) = self.values.split_at(start);
         let mut buf = [0f32; 64];
         let shape = &mut buf[..bins.min(64)];
-        for (b, s) in shape.iter_mut().enumerate() {
-            let mut sum = 0.0;
-            for j in 0..step {
-                sum += self.values[(start + b * step + j) % w];
-            }
+        let mut time_order = older.iter().chain(newer);
+        for s in shape.iter_mut() {
+            let sum: f64 = time_order.by_ref().take(step).sum();
             // Relative to the first value, so f32 keeps the resolution of
             // the range, not of the level (1e6 ± 0.01 stays distinct).
             *s = (sum / step as f64 - self.origin) as f32;
         }
         let range = self.max - self.min;
         let mut out = PatternScore::default();
-        if !self.reservoir.is_empty() && range > 0.0 {
-            let mut best = f32::INFINITY;
-            for r in self.reservoir.chunks_exact(bins) {
-                let mut d = 0f32;
-                for (a, b) in r.iter().zip(shape.iter()) {
-                    let t = a - b;
-                    d += t * t;
-                }
-                best = best.min(d);
-            }
+        if self.stored > 0 && self.reservoir.len() == bins * cfg.memory && range > 0.0 {
+            let best = nearest(&self.reservoir, cfg.memory, self.stored, shape);
             let dist = (f64::from(best) / bins as f64).sqrt() / range;
             if self.n > cfg.pattern_warmup {
                 let a = dist.min(cfg.cap);
@@ -307,13 +306,24 @@ impl PatternMemory {
     fn offer(&mut self, cfg: &NoveltyConfig, shape: &[f32]) {
         let bins = cfg.bins.max(1);
         self.offered += 1;
-        if self.reservoir.len() < cfg.memory * bins {
-            self.reservoir.extend_from_slice(shape);
-            return;
+        let memory = cfg.memory;
+        if self.reservoir.len() != memory * bins {
+            // First use, or a state from another layout: start afresh.
+            self.reservoir = vec![0.0; memory * bins];
+            self.stored = 0;
         }
-        let j = (self.next_rand(cfg.seed) % self.offered) as usize;
-        if j < cfg.memory {
-            self.reservoir[j * bins..(j + 1) * bins].copy_from_slice(shape);
+        let slot = if self.stored < memory {
+            self.stored += 1;
+            self.stored - 1
+        } else {
+            let j = (self.next_rand(cfg.seed) % self.offered) as usize;
+            if j >= memory {
+                return;
+            }
+            j
+        };
+        for (b, &v) in shape.iter().enumerate() {
+            self.reservoir[b * memory + slot] = v;
         }
     }
 
@@ -328,6 +338,64 @@ impl PatternMemory {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
+}
+
+/// Smallest squared distance from `shape` to the first `stored` shapes of
+/// a bin-major reservoir with `memory` shapes per column. Blocks of 64
+/// shapes accumulate bin by bin and keep a lane-wise minimum, so every
+/// inner loop is a straight run over contiguous floats.
+///
+/// On x86-64 CPUs with AVX2 the same code is compiled a second time for
+/// 8-lane registers and chosen at run time (no FMA: the arithmetic, and so
+/// every score, is the same on every CPU).
+#[allow(unsafe_code)] // the one run-time CPU dispatch; see the SAFETY note
+fn nearest(reservoir: &[f32], memory: usize, stored: usize, shape: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked on the line above.
+        return unsafe { nearest_avx2(reservoir, memory, stored, shape) };
+    }
+    nearest_portable(reservoir, memory, stored, shape)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn nearest_avx2(reservoir: &[f32], memory: usize, stored: usize, shape: &[f32]) -> f32 {
+    nearest_portable(reservoir, memory, stored, shape)
+}
+
+#[inline(always)]
+fn nearest_portable(reservoir: &[f32], memory: usize, stored: usize, shape: &[f32]) -> f32 {
+    const BLOCK: usize = 64;
+    let mut mins = [f32::INFINITY; BLOCK];
+    let full = stored / BLOCK * BLOCK;
+    for j0 in (0..full).step_by(BLOCK) {
+        let mut acc = [0f32; BLOCK];
+        for (b, &s) in shape.iter().enumerate() {
+            let col: &[f32; BLOCK] = reservoir[b * memory + j0..b * memory + j0 + BLOCK]
+                .try_into()
+                .expect("block of BLOCK floats");
+            for i in 0..BLOCK {
+                let t = col[i] - s;
+                acc[i] += t * t;
+            }
+        }
+        for i in 0..BLOCK {
+            mins[i] = if acc[i] < mins[i] { acc[i] } else { mins[i] };
+        }
+    }
+    let mut best = mins
+        .iter()
+        .fold(f32::INFINITY, |m, &a| if a < m { a } else { m });
+    for j in full..stored {
+        let d: f32 = shape
+            .iter()
+            .enumerate()
+            .map(|(b, &s)| (reservoir[b * memory + j] - s).powi(2))
+            .sum();
+        best = if d < best { d } else { best };
+    }
+    best
 }
 
 /// The log-scale tail score of `a` under N(mean, var), 0.5 at `tail_mid`.
