@@ -13,7 +13,9 @@
 //! column = 0/1 label, not used for fitting), score every row, and print fit
 //! seconds, score seconds and ROC AUC (used by `scripts/bench_iforest.sh`).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use agents::detect::stats::ensemble::{
@@ -23,6 +25,30 @@ use agents::detect::stats::iforest::{ForestConfig, IsolationForest, roc_auc};
 use agents::detect::stats::robust::{RobustConfig, RobustDetector};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// Counts the bytes held on the heap, to print the state size per stream.
+struct Counting;
+
+static HEAP: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged and only
+// keeps a running total of the bytes it holds.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HEAP.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 fn gauss(rng: &mut StdRng) -> f64 {
     (0..6).map(|_| rng.random::<f64>() - 0.5).sum::<f64>() * 2f64.sqrt()
@@ -89,15 +115,24 @@ fn bench_updates() {
     // pipeline: the state no longer fits in cache, so this is the figure
     // for a large fleet (the pattern reservoirs are read from memory).
     let streams = 20_000;
+    let heap_before = HEAP.load(Ordering::Relaxed);
     let mut fleet: Vec<UnivariateDetector> = (0..streams)
         .map(|_| UnivariateDetector::new(UnivariateConfig::default()))
         .collect();
-    let warm = 1_200; // fills every pattern reservoir (1024 shapes + window)
+    let warm = 1_200; // fills every pattern reservoir (256 shapes + window)
     for &x in &xs[..warm] {
         for d in &mut fleet {
             black_box(d.update(x));
         }
     }
+    let heap = (HEAP.load(Ordering::Relaxed) - heap_before) / streams;
+    let inline = std::mem::size_of::<UnivariateDetector>();
+    println!(
+        "  state per stream (default config, warmed up): {} B = {inline} B inline + {} B heap → 100,000 streams ≈ {:.0} MB",
+        heap,
+        heap - inline,
+        heap as f64 * 1e5 / 1e6
+    );
     let rounds = 50;
     let fleet_cost = per_point(rounds * streams, |k| {
         black_box(fleet[k % streams].update(xs[warm + k / streams]));

@@ -11,13 +11,14 @@
 //!   at most `MAX_GAP` of them are filled), fed from the signature scan.
 //!
 //! Memory: at most `max_streams` detectors (least recently updated evicted
-//! first), each a [`UnivariateDetector`]: ≈ 4.1 KB with the default config
-//! (1 KB inline: robust state, hysteresis, a 6-value window; 3 KB on the
-//! heap: the pattern memory's 256 remembered shapes, 2 KB, its 32 recent
-//! values and held-back shapes, and the last 100 scores; see
-//! `stats::novelty` and `stats::ensemble` for the formula and the bound
-//! with the optional forest), so the default 100,000 streams stay under
-//! ≈ 410 MB; plus one open bucket per service.
+//! first), each a [`UnivariateDetector`]: 2,992 B with the default config,
+//! measured by `bench_detect` (1,048 B inline: robust state, hysteresis, a
+//! 6-value window; 1,944 B on the heap: the pattern memory's 256 remembered
+//! shapes in bfloat16, 1 KB, its 32 recent values and held-back shapes, and
+//! the last 100 scores; see `stats::novelty` and `stats::ensemble` for the
+//! formula and the bound with the optional forest), so the default 100,000
+//! streams hold ≈ 300 MB of detector state, plus the stream names and one
+//! open bucket per service.
 
 use std::collections::{HashMap, HashSet};
 
