@@ -18,7 +18,10 @@
 //!   `interpretation_label` segment (0-based rows `start..end`, 1-based
 //!   dimensions), the fraction of its ground-truth dimensions found among
 //!   the top ⌊P·|truth|⌋ dimensions of the detector's ranked evidence,
-//!   averaged over rows.
+//!   averaged over rows. The evidence of a row ranks every dimension by
+//!   max(robust z / z_mid, |x − training median| / (robust spread ·
+//!   deviation_mid)), averaged over the last `evidence_span` rows (see
+//!   `VectorConfig`); it is causal, like the score.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -390,7 +393,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          P/R/F1 point-wise (score >= threshold) and with point adjustment (a detected row marks its whole \
          labelled segment); best = threshold maximising that F1 (all distinct scores point-wise, 400 \
          quantiles PA); overall pools all machines' rows under one threshold; HitRate@P = mean over \
-         interpretation-segment rows of |truth ∩ top floor(P*|truth|) evidence dims| / |truth|"
+         interpretation-segment rows of |truth ∩ top floor(P*|truth|) evidence dims| / |truth|, evidence = \
+         per-dim max(robust z / z_mid, |x - train median| / (1.4826 MAD * deviation_mid)) averaged over \
+         the last evidence_span rows"
     );
     let line = |name: &str, f: &serde_json::Value| {
         let g = |k: &str, m: &str| f[k][m].as_f64().unwrap_or(f64::NAN);

@@ -11,9 +11,10 @@
 //!   the forest on, + reservoir (`4·window·reservoir` B) + forest (`n_trees ×
 //!   (12·2^D)` B, D = ceil(log2 sample_size)).
 //! - [`VectorDetector`]: all metrics of one host as one vector (as in SMD).
-//!   Per-dimension robust baselines for evidence, an isolation forest and a
-//!   k-means model over the vector standardised per dimension, refitted from
-//!   a sliding reservoir. Memory: `dims` robust states + reservoir
+//!   Per-dimension robust baselines and training medians / MADs for
+//!   evidence (averaged over the last `evidence_span` rows), an isolation
+//!   forest and a k-means model over the vector standardised per dimension,
+//!   refitted from a sliding reservoir. Memory: `dims` robust states + reservoir
 //!   (`4·dims·reservoir` B) + forest + `k·dims` centroids.
 //!
 //! Calibration: a model's raw score is mapped through [`Calibrator`], fitted
@@ -251,6 +252,12 @@ pub struct Models {
     /// Per-dimension centre and scale used to standardise rows.
     pub center: Vec<f32>,
     pub scale: Vec<f32>,
+    /// Per-dimension median and robust spread (1.4826·MAD, at least 1 %
+    /// of the 1–99 % range) of the training rows: the evidence's yardstick.
+    #[serde(default)]
+    pub median: Vec<f32>,
+    #[serde(default)]
+    pub mad: Vec<f32>,
     pub forest: Option<(IsolationForest, Calibrator)>,
     pub kmeans: Option<(CentroidModel, Calibrator)>,
 }
@@ -274,6 +281,14 @@ pub struct ModelConfig {
     /// k-means and calibration; the forest samples from every row.
     #[serde(default = "default_fit_rows")]
     pub fit_rows: usize,
+    /// Least evidence spread, as a fraction of the 1–99 % range (a
+    /// dimension that sat still in training is not infinitely surprising).
+    #[serde(default = "default_mad_floor")]
+    pub mad_floor: f64,
+}
+
+fn default_mad_floor() -> f64 {
+    0.01
 }
 
 fn default_fit_rows() -> usize {
@@ -291,6 +306,7 @@ impl Default for ModelConfig {
             quantile: 0.995,
             standardise: true,
             fit_rows: default_fit_rows(),
+            mad_floor: default_mad_floor(),
         }
     }
 }
@@ -303,17 +319,25 @@ impl Models {
             return None;
         }
         let (mut center, mut scale) = (vec![0f32; d], vec![1f32; d]);
+        let (mut median, mut mad) = (vec![0f32; d], vec![1f32; d]);
         let stride = n.div_ceil(cfg.fit_rows.max(2));
         let sub = rows.slice(ndarray::s![..;stride, ..]);
-        if cfg.standardise {
-            for j in 0..d {
-                let mut col: Vec<f64> = sub.column(j).iter().map(|&v| f64::from(v)).collect();
-                col.retain(|v| v.is_finite());
-                col.sort_by(f64::total_cmp);
-                let med = quantile_sorted(&col, 0.5);
-                let spread = quantile_sorted(&col, 0.99) - quantile_sorted(&col, 0.01);
+        for j in 0..d {
+            let mut col: Vec<f64> = sub.column(j).iter().map(|&v| f64::from(v)).collect();
+            col.retain(|v| v.is_finite());
+            col.sort_by(f64::total_cmp);
+            let med = quantile_sorted(&col, 0.5);
+            let spread = quantile_sorted(&col, 0.99) - quantile_sorted(&col, 0.01);
+            let floor = 1e-3 * (1.0 + med.abs());
+            let mut dev: Vec<f64> = col.iter().map(|v| (v - med).abs()).collect();
+            dev.sort_by(f64::total_cmp);
+            median[j] = med as f32;
+            mad[j] = (1.4826 * quantile_sorted(&dev, 0.5))
+                .max(cfg.mad_floor * spread)
+                .max(floor * 1e-3) as f32;
+            if cfg.standardise {
                 center[j] = med as f32;
-                scale[j] = spread.max(1e-3 * (1.0 + med.abs())) as f32;
+                scale[j] = spread.max(floor) as f32;
             }
         }
         let mut z = rows.to_owned();
@@ -347,6 +371,8 @@ impl Models {
         Some(Models {
             center,
             scale,
+            median,
+            mad,
             forest,
             kmeans,
         })
@@ -639,11 +665,29 @@ pub struct VectorConfig {
     /// How dimensions are ranked as evidence.
     #[serde(default)]
     pub evidence: EvidenceRank,
+    /// Rows the evidence is averaged over (exponentially weighted; 1 =
+    /// this row only): which dimensions have been off lately, not just
+    /// in this one row.
+    #[serde(default = "default_evidence_span")]
+    pub evidence_span: f64,
+    /// Deviation from the training median, in robust spreads, that ranks
+    /// level with a robust `z` of `robust.z_mid`.
+    #[serde(default = "default_deviation_mid")]
+    pub deviation_mid: f64,
+}
+
+fn default_deviation_mid() -> f64 {
+    30.0
+}
+
+fn default_evidence_span() -> f64 {
+    60.0
 }
 
 /// Per-dimension evidence: the robust baseline's surprise (`z` against the
-/// dimension's own recent behaviour), the distance from the training
-/// centre in training spreads, or the larger of the two.
+/// dimension's own recent behaviour, over `robust.z_mid`), the distance
+/// from the training median in robust spreads (over `deviation_mid`), or
+/// the larger of the two; averaged over the last `evidence_span` rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EvidenceRank {
@@ -662,6 +706,8 @@ impl Default for VectorConfig {
             combine: Combine::Max,
             top: 10,
             evidence: EvidenceRank::default(),
+            evidence_span: default_evidence_span(),
+            deviation_mid: default_deviation_mid(),
         }
     }
 }
@@ -676,6 +722,9 @@ pub struct VectorDetector {
     #[serde(default)]
     recent: RecentScores,
     slot: ModelSlot,
+    /// Running (exponentially weighted) per-dimension evidence.
+    #[serde(default)]
+    evidence: Vec<f64>,
 }
 
 impl VectorDetector {
@@ -688,6 +737,7 @@ impl VectorDetector {
             flag: Hysteresis::default(),
             recent: RecentScores::default(),
             slot: ModelSlot::new(dims, &cfg.models),
+            evidence: vec![0.0; dims],
             cfg,
         }
     }
@@ -745,11 +795,24 @@ impl VectorDetector {
             let mut z = Vec::with_capacity(self.dims);
             m.standardise(x, &mut z);
             m.score(&z, &mut parts);
-            if self.cfg.evidence != EvidenceRank::Robust {
-                for (c, v) in contrib.iter_mut().zip(&z) {
-                    *c = c.max(f64::from(v.abs()) / 0.5);
+            if self.cfg.evidence != EvidenceRank::Robust && m.mad.len() == self.dims {
+                for ((c, &v), (&med, &mad)) in
+                    contrib.iter_mut().zip(x).zip(m.median.iter().zip(&m.mad))
+                {
+                    let dev = (v - f64::from(med)).abs() / f64::from(mad);
+                    if dev.is_finite() {
+                        *c = c.max(dev / self.cfg.deviation_mid);
+                    }
                 }
             }
+        }
+        if self.evidence.len() != self.dims {
+            self.evidence = vec![0.0; self.dims];
+        }
+        let a = 1.0 / self.cfg.evidence_span.max(1.0);
+        for (e, c) in self.evidence.iter_mut().zip(contrib.iter_mut()) {
+            *e += a * (*c - *e);
+            *c = *e;
         }
         if parts.is_empty() {
             parts.push(("robust", robust_max));
@@ -910,6 +973,60 @@ mod tests {
         );
         assert!(v.score > quiet_max, "{quiet_max}");
         assert_eq!(v.evidence[0].0, 3);
+    }
+
+    #[test]
+    fn vector_evidence_ranks_what_has_been_off_over_the_span_above_one_blip() {
+        let cfg = VectorConfig {
+            models: ModelConfig {
+                forest: None,
+                ..ModelConfig::default()
+            },
+            ..VectorConfig::default()
+        };
+        let span = cfg.evidence_span as usize;
+        // The same rows into the default detector and one that ranks by
+        // the last row alone.
+        let mut ds = [
+            VectorDetector::new(4, cfg.clone()),
+            VectorDetector::new(
+                4,
+                VectorConfig {
+                    evidence_span: 1.0,
+                    ..cfg
+                },
+            ),
+        ];
+        let mut rng = StdRng::seed_from_u64(11);
+        let row = |rng: &mut StdRng| -> Vec<f64> { (0..4).map(|_| gauss(rng)).collect() };
+        for _ in 0..1500 {
+            let x = row(&mut rng);
+            ds.iter_mut().for_each(|d| d.learn(&x));
+        }
+        for d in &mut ds {
+            let job = d.fit_job().expect("fit due");
+            d.install(job.run());
+        }
+        for _ in 0..200 {
+            let x = row(&mut rng);
+            ds.iter_mut().for_each(|d| drop(d.update(&x)));
+        }
+        // Dimension 1 sits 4 spreads off for a span; dimension 2 has one
+        // 8-spread blip on the last row.
+        let mut last = Vec::new();
+        for i in 0..span {
+            let mut x = row(&mut rng);
+            x[1] += 4.0;
+            if i + 1 == span {
+                x[2] += 8.0;
+            }
+            last = ds.iter_mut().map(|d| d.update(&x)).collect();
+        }
+        assert_eq!(last[0].evidence[0].0, 1, "{:?}", last[0].evidence);
+        assert_eq!(last[1].evidence[0].0, 2, "{:?}", last[1].evidence);
+        for v in &last {
+            assert!(v.evidence.iter().all(|&(_, w)| (0.0..=1.0).contains(&w)));
+        }
     }
 
     /// Index (relative to `from`) of the first raise at or after `from`.
