@@ -146,7 +146,7 @@ impl Actor for Detector {
         state: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(stats) = &mut state.stats {
-            let recs = stats.bank.take_dirty();
+            let recs = stats.bank.take_final();
             let states = stats.states.clone();
             tokio::task::spawn_blocking(move || {
                 states.put_all(&recs)?;

@@ -2,12 +2,14 @@
 //!
 //! Input: batches of events from ingest. Output: anomalies (score,
 //! evidence) to triage, one message per batch.
-//! Owned state: per-stream detector state (`streams`), snapshotted to the
+//! Owned state: per-stream detector state (`streams`) and per-source
+//! vector detectors (`hosts`), snapshotted to the
 //! `detector_state` tree and restored at start; recent anomalies in the
 //! `anomalies` tree.
 //! Crash policy: permanent; batches in flight are replayed by ingest.
 
 pub mod actor;
+pub mod hosts;
 pub mod messages;
 pub mod scan;
 pub mod signatures;

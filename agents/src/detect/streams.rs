@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use state::model::{Anomaly, Event, Evidence, Severity};
 use state::trees::detector_state::DetectorRecord;
 
+use super::hosts::{self, HostBank, HostsConfig};
 use super::stats::ensemble::{FitJob, Models, Transition, UnivariateConfig, UnivariateDetector};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +44,8 @@ pub struct StreamsConfig {
     pub keep_anomalies: usize,
     /// Detector settings of every stream.
     pub detector: UnivariateConfig,
+    /// Each source's metrics as one vector (see `hosts`).
+    pub hosts: HostsConfig,
 }
 
 impl Default for StreamsConfig {
@@ -54,6 +57,7 @@ impl Default for StreamsConfig {
             snapshot_every_ms: 5_000,
             keep_anomalies: 10_000,
             detector: live_detector(),
+            hosts: HostsConfig::default(),
         }
     }
 }
@@ -77,6 +81,7 @@ impl StreamsConfig {
         if let Err(r) = self.detector.validate() {
             e.extend(r.split("; ").map(|p| format!("detect.detector.{p}")));
         }
+        e.extend(self.hosts.validate());
         e
     }
 }
@@ -109,6 +114,7 @@ pub struct StreamBank {
     dirty: HashSet<String>,
     buckets: HashMap<String, Bucket>,
     tick: u64,
+    hosts: HostBank,
 }
 
 pub const KIND: &str = "univariate";
@@ -119,6 +125,7 @@ pub const MAX_GAP: i64 = 100;
 impl StreamBank {
     pub fn new(cfg: StreamsConfig) -> Self {
         StreamBank {
+            hosts: HostBank::new(cfg.hosts.clone()),
             cfg,
             streams: HashMap::new(),
             dirty: HashSet::new(),
@@ -140,9 +147,15 @@ impl StreamBank {
         self.streams.get(key).map_or(0, |s| s.det.points())
     }
 
-    /// Restore streams from stored records; returns how many were usable.
+    /// The per-source vector detectors.
+    pub fn hosts(&self) -> &HostBank {
+        &self.hosts
+    }
+
+    /// Restore streams (and per-source vectors) from stored records;
+    /// returns how many were usable.
     pub fn restore(&mut self, records: Vec<(String, DetectorRecord)>) -> usize {
-        let mut n = 0;
+        let mut n = self.hosts.restore(&records);
         for (key, rec) in records {
             let DetectorRecord::V1 {
                 kind,
@@ -171,8 +184,22 @@ impl StreamBank {
         n
     }
 
-    /// Records of the streams changed since the last call.
+    /// Records of the streams changed since the last call (and of the
+    /// per-source vectors due a snapshot).
     pub fn take_dirty(&mut self) -> Vec<(String, DetectorRecord)> {
+        let mut out = self.take_streams();
+        out.extend(self.hosts.take_dirty(false));
+        out
+    }
+
+    /// Everything not yet written, every per-source vector included (at stop).
+    pub fn take_final(&mut self) -> Vec<(String, DetectorRecord)> {
+        let mut out = self.take_streams();
+        out.extend(self.hosts.take_dirty(true));
+        out
+    }
+
+    fn take_streams(&mut self) -> Vec<(String, DetectorRecord)> {
         let keys: Vec<String> = self.dirty.drain().collect();
         keys.into_iter()
             .filter_map(|k| {
@@ -200,6 +227,7 @@ impl StreamBank {
                     if let Some(a) = self.update(&key, &m.source, &m.name, m.value, m.ts_ms) {
                         out.push(a);
                     }
+                    out.extend(self.hosts.observe(m));
                 }
                 Event::Log(l) => {
                     let idx = l.ts_ms.div_euclid(self.cfg.error_bucket_ms.max(1));
@@ -307,13 +335,7 @@ impl StreamBank {
             weight: v.score,
             detail: format!("observed {value}, expected {expected:.4}"),
         }];
-        let mut parts = v.parts.clone();
-        parts.sort_by(|a, b| b.1.total_cmp(&a.1));
-        evidence.extend(parts.into_iter().map(|(name, w)| Evidence {
-            signal: format!("detector:{name}"),
-            weight: w.clamp(0.0, 1.0),
-            detail: format!("{name} score {w:.3}"),
-        }));
+        evidence.extend(part_evidence(&v.parts, ""));
         Some(Anomaly {
             ts_ms,
             service: service.to_string(),
@@ -343,35 +365,68 @@ impl StreamBank {
     }
 
     fn evict_if_full(&mut self) {
-        while self.streams.len() >= self.cfg.max_streams.max(1) {
-            let Some(oldest) = self
-                .streams
-                .iter()
-                .min_by_key(|(_, s)| s.touched)
-                .map(|(k, _)| k.clone())
-            else {
-                return;
-            };
-            self.streams.remove(&oldest);
-            self.dirty.remove(&oldest);
-        }
+        evict_least_recent(
+            &mut self.streams,
+            &mut self.dirty,
+            self.cfg.max_streams,
+            |s| s.touched,
+        );
     }
 
-    /// Retraining jobs due (at most one outstanding per stream).
+    /// Retraining jobs due (at most one outstanding per stream or source).
     pub fn fit_jobs(&mut self) -> Vec<(String, FitJob)> {
-        self.streams
+        let mut jobs: Vec<(String, FitJob)> = self
+            .streams
             .iter_mut()
             .filter_map(|(k, s)| s.det.fit_job().map(|j| (k.clone(), j)))
-            .collect()
+            .collect();
+        jobs.extend(self.hosts.fit_jobs());
+        jobs
     }
 
     /// Install the result of a background fit (ignored if the stream went).
     pub fn install(&mut self, key: &str, models: Option<Models>) {
-        if let Some(s) = self.streams.get_mut(key) {
+        if key.starts_with(hosts::PREFIX) {
+            self.hosts.install(key, models);
+        } else if let Some(s) = self.streams.get_mut(key) {
             s.det.install(models);
             self.dirty.insert(key.to_string());
         }
     }
+}
+
+/// Drop the least recently touched entries until there is room for one.
+pub(super) fn evict_least_recent<V>(
+    map: &mut HashMap<String, V>,
+    dirty: &mut HashSet<String>,
+    cap: usize,
+    touched: impl Fn(&V) -> u64,
+) {
+    while map.len() >= cap.max(1) {
+        let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| touched(v))
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        map.remove(&oldest);
+        dirty.remove(&oldest);
+    }
+}
+
+/// The component detectors' scores as evidence, highest first.
+pub(super) fn part_evidence(parts: &[(&'static str, f64)], about: &str) -> Vec<Evidence> {
+    let mut parts = parts.to_vec();
+    parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    parts
+        .into_iter()
+        .map(|(name, w)| Evidence {
+            signal: format!("detector:{name}"),
+            weight: w.clamp(0.0, 1.0),
+            detail: format!("{name} score {w:.3}{about}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -746,6 +746,21 @@ impl VectorDetector {
         self.dims
     }
 
+    /// Whether a model set has been fitted and installed.
+    pub fn fitted(&self) -> bool {
+        self.slot.models.is_some()
+    }
+
+    /// Rows learned or scored so far by the per-dimension baselines.
+    pub fn rows(&self) -> u64 {
+        self.robust.first().map_or(0, RobustDetector::count)
+    }
+
+    /// What each dimension's baseline expects next.
+    pub fn expected(&self) -> Vec<f64> {
+        self.robust.iter().map(RobustDetector::expected).collect()
+    }
+
     /// Learn from a row without scoring it (a training period).
     pub fn learn(&mut self, x: &[f64]) {
         if x.len() != self.dims {

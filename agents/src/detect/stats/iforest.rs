@@ -62,8 +62,26 @@ impl Default for ForestConfig {
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 struct Node {
+    /// `null` in JSON for the pass-through `+∞` (JSON has no infinity).
+    #[serde(with = "threshold")]
     thr: f32,
     feat: u32,
+}
+
+mod threshold {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_some(v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::INFINITY))
+    }
 }
 
 const PASS: Node = Node {
@@ -491,6 +509,17 @@ mod tests {
         let min_out = (2000..2020).map(|i| s[i]).fold(1.0, f64::min);
         let mean_in = (0..2000).map(|i| s[i]).sum::<f64>() / 2000.0;
         assert!(min_out > mean_in, "{min_out} vs {mean_in}");
+    }
+
+    #[test]
+    fn a_forest_round_trips_through_json_pass_through_nodes_included() {
+        let (x, _) = planted(300, 3, 4, 3);
+        let f = IsolationForest::fit(x.view(), &ForestConfig::default()).expect("fit");
+        let j = serde_json::to_string(&f).expect("serialise");
+        assert!(j.contains("null"), "a 300-row fit has pass-through nodes");
+        let g: IsolationForest = serde_json::from_str(&j).expect("deserialise");
+        assert!(j == serde_json::to_string(&g).expect("serialise"));
+        assert!(f.score(x.view()) == g.score(x.view()));
     }
 
     #[test]
