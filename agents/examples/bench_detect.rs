@@ -18,6 +18,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use agents::detect::hosts::HostsConfig;
 use agents::detect::stats::ensemble::{
     UnivariateConfig, UnivariateDetector, VectorConfig, VectorDetector,
 };
@@ -196,6 +197,24 @@ fn bench_updates() {
         vec_cost * 1e6,
         fit_s / k as f64 * 1e6
     );
+    drop(d);
+
+    // One live source of 38 metrics (the `detect.hosts` defaults), fitted.
+    let heap_before = HEAP.load(Ordering::Relaxed);
+    let mut host = VectorDetector::new(38, HostsConfig::default().detector);
+    for r in &rows[..4_096] {
+        host.learn(r);
+        if let Some(job) = host.fit_job() {
+            host.install(job.run());
+        }
+    }
+    let bytes = HEAP.load(Ordering::Relaxed) - heap_before + std::mem::size_of::<VectorDetector>();
+    println!(
+        "  state of one live 38-metric source (detect.hosts defaults, fitted): {:.0} KB → 200 sources ≈ {:.0} MB",
+        bytes as f64 / 1e3,
+        bytes as f64 * 200.0 / 1e6
+    );
+    drop(host);
 }
 
 fn bench_forest(d: usize) {

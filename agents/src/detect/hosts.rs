@@ -20,9 +20,10 @@
 //! outstanding per source).
 //!
 //! Memory per source: `4·dims·reservoir` B of training rows + the forest
-//! (`n_trees · 12 · 2^⌈log2 sample⌉` B ≈ 600 KB) + `k·dims` centroids + one
-//! robust baseline per metric: ≈ 0.9 MB at 38 metrics with the defaults;
-//! at most `max_sources` (least recently updated evicted), so ≤ ≈ 180 MB.
+//! (`n_trees` trees of ≤ `2·sample_size` nodes) + `k·dims` centroids + one
+//! robust baseline per metric: 629 KB for a fitted 38-metric source with
+//! the defaults (measured by `bench_detect`); at most `max_sources` (least
+//! recently updated evicted), so ≈ 126 MB.
 //! State is written to the store on every new model set and every
 //! `snapshot_rows` rows (it holds the training rows, so not on every row).
 
