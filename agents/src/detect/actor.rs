@@ -134,6 +134,9 @@ impl Actor for Detector {
             DetectMsg::Fitted { key, models } => {
                 if let Some(stats) = &mut state.stats {
                     stats.bank.install(&key, *models);
+                    // A new model set reaches the store without waiting
+                    // for the next batch (still at most once per interval).
+                    maybe_snapshot(stats, false);
                 }
             }
         }

@@ -427,6 +427,9 @@ pub struct ModelSlot {
     reservoir: Option<Reservoir>,
     since_fit: u64,
     fits: u64,
+    /// A fit is out (not stored: a fit in flight at a snapshot is lost
+    /// with the process, and the restored slot must be free to refit).
+    #[serde(skip)]
     pending: bool,
 }
 
