@@ -10,7 +10,10 @@
 //! last value. The row's layout (which metrics, in name order) is fixed
 //! from the metrics seen in the first `schema_rows` rows, at most
 //! `max_dims` of them; a source with fewer than 2 is left to the
-//! univariate streams. Samples older than the open row are not used here.
+//! univariate streams. When the rows differ from the layout (a metric
+//! added, or one gone) for `relayout_rows` rows in a row, the layout and
+//! the detector are learned afresh (a fit still running for the old layout
+//! is dropped). Samples older than the open row are not used here.
 //!
 //! Scoring: until the first model set is fitted (`detector.models.min_fit`
 //! rows) rows are only learned, so the vector never repeats what the
@@ -56,6 +59,9 @@ pub struct HostsConfig {
     pub max_sources: usize,
     /// Rows between two snapshots of a source's state.
     pub snapshot_rows: u64,
+    /// Consecutive rows whose metrics differ from the layout (a metric
+    /// added, or one gone) before the layout is learned afresh.
+    pub relayout_rows: u32,
     /// Evidence entries named in an anomaly.
     pub evidence: usize,
     pub detector: VectorConfig,
@@ -74,6 +80,7 @@ impl Default for HostsConfig {
             max_dims: 64,
             max_sources: 200,
             snapshot_rows: 360,
+            relayout_rows: 60,
             evidence: 5,
             detector,
         }
@@ -92,6 +99,9 @@ impl HostsConfig {
         }
         if self.max_dims < 2 {
             e.push("detect.hosts.max_dims: must be at least 2".into());
+        }
+        if self.relayout_rows == 0 {
+            e.push("detect.hosts.relayout_rows: must be greater than 0".into());
         }
         if self.max_sources == 0 {
             e.push("detect.hosts.max_sources: must be greater than 0".into());
@@ -115,8 +125,15 @@ struct Host {
     /// Names seen while the layout is not fixed yet, and rows seen.
     seen: BTreeSet<String>,
     rows_seen: u32,
-    /// The fixed layout (empty while learning it, or when too small).
+    /// The fixed layout (empty while learning it; with fewer than 2
+    /// metrics there is no detector).
     names: Vec<String>,
+    /// Consecutive rows whose metrics differ from the layout.
+    #[serde(default)]
+    off_layout: u32,
+    /// Layouts learned so far (a fit for an older one is dropped).
+    #[serde(default)]
+    generation: u64,
     /// Last value of each dimension (NaN until first seen).
     last: Vec<f64>,
     det: Option<VectorDetector>,
@@ -134,6 +151,8 @@ impl Host {
             seen: BTreeSet::new(),
             rows_seen: 0,
             names: Vec::new(),
+            off_layout: 0,
+            generation: 0,
             last: Vec::new(),
             det: None,
             since_snapshot: 0,
@@ -171,9 +190,13 @@ impl HostBank {
         self.hosts.is_empty()
     }
 
-    /// The metrics of `source`'s vector, in order (empty until fixed).
+    /// The metrics of `source`'s vector, in order (empty until fixed, or
+    /// when it has fewer than 2).
     pub fn layout(&self, source: &str) -> &[String] {
-        self.hosts.get(source).map_or(&[], |h| &h.names)
+        self.hosts
+            .get(source)
+            .filter(|h| h.det.is_some())
+            .map_or(&[], |h| &h.names)
     }
 
     /// Rows learned or scored for `source`, and whether its models are fitted.
@@ -233,6 +256,9 @@ impl HostBank {
                 continue;
             };
             if let Some(d) = &mut h.det {
+                if d.dims() != h.names.len() || h.last.len() != h.names.len() {
+                    continue; // inconsistent: relearn this source
+                }
                 // The configuration in force wins over the stored one.
                 d.cfg = self.cfg.detector.clone();
             }
@@ -271,23 +297,31 @@ impl HostBank {
             .collect()
     }
 
-    /// Retraining jobs due, keyed `host|<source>`.
+    /// Retraining jobs due, keyed `host|<source>#<layout generation>`.
     pub fn fit_jobs(&mut self) -> Vec<(String, FitJob)> {
         self.hosts
             .iter_mut()
             .filter_map(|(k, h)| {
                 let job = h.det.as_mut()?.fit_job()?;
-                Some((format!("{PREFIX}{k}"), job))
+                Some((format!("{PREFIX}{k}#{}", h.generation), job))
             })
             .collect()
     }
 
-    /// Install a background fit for `host|<source>` (ignored if it went).
+    /// Install a background fit (ignored if the source went or its layout
+    /// changed since the fit started).
     pub fn install(&mut self, key: &str, models: Option<Models>) {
-        let Some(source) = key.strip_prefix(PREFIX) else {
+        let Some((source, generation)) = key.strip_prefix(PREFIX).and_then(|k| k.rsplit_once('#'))
+        else {
             return;
         };
-        if let Some(d) = self.hosts.get_mut(source).and_then(|h| h.det.as_mut()) {
+        let Some(h) = self.hosts.get_mut(source) else {
+            return;
+        };
+        if generation.parse() != Ok(h.generation) {
+            return;
+        }
+        if let Some(d) = h.det.as_mut() {
             d.install(models);
             self.dirty.insert(source.to_string());
         }
@@ -315,18 +349,31 @@ fn close_row(
     if cells.is_empty() {
         return (None, false);
     }
+    if h.layout_fixed(cfg) {
+        let grown =
+            h.names.len() < cfg.max_dims && cells.keys().any(|k| h.names.binary_search(k).is_err());
+        let shrunk = h.names.iter().any(|n| !cells.contains_key(n));
+        h.off_layout = if grown || shrunk { h.off_layout + 1 } else { 0 };
+        if h.off_layout >= cfg.relayout_rows {
+            // The source's metrics changed for good: learn them afresh.
+            *h = Host {
+                touched: h.touched,
+                generation: h.generation + 1,
+                ..Host::new(h.open)
+            };
+        }
+    }
     if !h.layout_fixed(cfg) {
         h.seen.extend(cells.keys().cloned());
         h.rows_seen += 1;
         if !h.layout_fixed(cfg) {
-            return (None, false);
+            return (None, h.rows_seen == 1);
         }
         h.names = std::mem::take(&mut h.seen)
             .into_iter()
             .take(cfg.max_dims)
             .collect();
         if h.names.len() < 2 {
-            h.names.clear();
             return (None, true);
         }
         h.last = vec![f64::NAN; h.names.len()];
@@ -479,6 +526,55 @@ mod tests {
         assert_eq!(a.service, "web-1");
         assert!((0.5..=1.0).contains(&a.score), "{}", a.score);
         assert_eq!(a.evidence[0].signal, "metric:queue", "{:?}", a.evidence);
+    }
+
+    #[test]
+    fn a_metric_added_for_good_is_learned_into_a_new_layout() {
+        let mut bank = trained();
+        // A fourth metric appears on every row from now on.
+        let cfg = HostsConfig::default();
+        for i in 400..(400 + cfg.relayout_rows as usize + 10) {
+            row(&mut bank, i, 0.0);
+            let ts = i as i64 * 10_000 + 30;
+            bank.observe(&sample("web-1", "errors", wobble(i, 3), ts));
+        }
+        assert_eq!(
+            bank.layout("web-1"),
+            ["cpu", "errors", "latency_ms", "queue"]
+        );
+        // A fit started for the old layout does not land in the new one.
+        let stale = trained().fit_jobs();
+        assert!(stale.is_empty(), "the trained bank has no fit due");
+        let mut old = trained();
+        for i in 400..(400 + 1024) {
+            row(&mut old, i, 0.0);
+        }
+        let (key, job) = old.fit_jobs().pop().expect("a refit is due");
+        assert_eq!(key, "host|web-1#0");
+        bank.install(&key, job.run());
+        assert!(!bank.progress("web-1").1, "stale 3-metric models refused");
+        let (rows, fitted) = bank.progress("web-1");
+        assert!(
+            !fitted && rows < 20,
+            "relearning: {rows} rows, fitted {fitted}"
+        );
+    }
+
+    #[test]
+    fn a_metric_missing_from_some_rows_keeps_the_layout() {
+        let mut bank = trained();
+        let before = bank.progress("web-1").0;
+        // `queue` only every other row (a slower scrape): forward-filled.
+        for i in 400..600 {
+            let ts = i as i64 * 10_000;
+            bank.observe(&sample("web-1", "cpu", 50.0 + wobble(i, 0), ts));
+            bank.observe(&sample("web-1", "latency_ms", 100.0 + wobble(i, 1), ts + 1));
+            if i % 2 == 0 {
+                bank.observe(&sample("web-1", "queue", 10.0 + wobble(i, 2), ts + 2));
+            }
+        }
+        assert_eq!(bank.layout("web-1"), ["cpu", "latency_ms", "queue"]);
+        assert!(bank.progress("web-1").0 >= before + 190);
     }
 
     #[test]

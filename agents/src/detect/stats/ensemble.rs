@@ -863,7 +863,13 @@ impl VectorDetector {
         self.slot.fit_job(&self.cfg.models)
     }
 
+    /// Install a fit (one for another width is refused: not this
+    /// detector's).
     pub fn install(&mut self, m: Option<Models>) {
+        if m.as_ref().is_some_and(|m| m.center.len() != self.dims) {
+            self.slot.install(None);
+            return;
+        }
         self.slot.install(m);
     }
 }
