@@ -84,6 +84,24 @@ async fn a_broken_relation_between_metrics_is_a_host_anomaly_after_a_restart() {
     drop(store); // the store's lock goes with the last handle
     app.stop().await;
 
+    // What was learned is visible, restart or not.
+    let app = spawn_app_with(cfg.clone(), dir.path()).await;
+    let (status, body) = app.get_json("/observability/detectors?source=web-1").await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["hosts"].as_array().map(Vec::len), Some(1), "{body:#}");
+    let h = &body["hosts"][0];
+    assert_eq!(h["source"], "web-1");
+    assert_eq!(
+        h["metrics"],
+        serde_json::json!(["cpu", "latency_ms", "queue"])
+    );
+    assert_eq!(h["fitted"], true);
+    assert!(h["rows"].as_u64().unwrap() >= 300, "{h:#}");
+    let (status, body) = app.get_json("/observability/detectors?source=").await;
+    assert_eq!(status, 400);
+    assert!(body.to_string().contains("source"), "{body}");
+    app.stop().await;
+
     // After the restart: latency 25 ms below what CPU implies for three
     // rows (each metric still inside its own range), then one more row so
     // the last of them closes.

@@ -337,6 +337,48 @@ impl HostBank {
     }
 }
 
+/// What `GET /observability/detectors` shows of one source's vector.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostSummary {
+    pub source: String,
+    /// The vector's metrics, in order (empty while the layout is learned).
+    pub metrics: Vec<String>,
+    /// Rows learned or scored.
+    pub rows: u64,
+    /// Whether a model set is fitted (rows are scored, not only learned).
+    pub fitted: bool,
+    /// Layouts learned so far (1 = the first).
+    pub layout_generation: u64,
+    /// End of the last row seen, ms since the epoch.
+    pub last_ts_ms: i64,
+}
+
+/// The summary of a stored `host|<source>` record (`None`: not one).
+pub fn summarize(key: &str, rec: &DetectorRecord) -> Option<HostSummary> {
+    let DetectorRecord::V1 {
+        kind,
+        last_ts_ms,
+        state,
+    } = rec;
+    let source = key.strip_prefix(PREFIX)?;
+    if kind != KIND {
+        return None;
+    }
+    let h: Host = serde_json::from_value(state.clone()).ok()?;
+    let (rows, fitted) = h
+        .det
+        .as_ref()
+        .map_or((0, false), |d| (d.rows(), d.fitted()));
+    Some(HostSummary {
+        source: source.to_string(),
+        metrics: if h.det.is_some() { h.names } else { Vec::new() },
+        rows,
+        fitted,
+        layout_generation: h.generation + 1,
+        last_ts_ms: *last_ts_ms,
+    })
+}
+
 /// Turn a closed bucket into a row of `h`'s vector and feed it. Returns the
 /// anomaly (if the row raised) and whether the source is due a snapshot.
 fn close_row(
@@ -596,6 +638,10 @@ mod tests {
         let recs = bank.take_dirty(true);
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].0, "host|web-1");
+        let sum = summarize(&recs[0].0, &recs[0].1).expect("a host record");
+        assert_eq!(sum.source, "web-1");
+        assert_eq!(sum.metrics, ["cpu", "latency_ms", "queue"]);
+        assert!(sum.fitted && sum.rows >= 390, "{sum:?}");
         let mut again = HostBank::new(HostsConfig::default());
         assert_eq!(again.restore(&recs), 1);
         assert_eq!(again.progress("web-1"), bank.progress("web-1"));

@@ -57,9 +57,14 @@ impl DetectorStates {
     /// Every stored stream, in key order. Undecodable records are skipped
     /// and reported (a detector relearns rather than the stage failing).
     pub fn load_all(&self) -> Result<Loaded, StoreError> {
+        self.load_prefix("")
+    }
+
+    /// The stored streams whose key starts with `prefix`, in key order.
+    pub fn load_prefix(&self, prefix: &str) -> Result<Loaded, StoreError> {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
-        for kv in self.tree.iter() {
+        for kv in self.tree.scan_prefix(prefix.as_bytes()) {
             let (k, v) = kv?;
             let key = String::from_utf8_lossy(&k).into_owned();
             match decode_json::<DetectorRecord>(TREE, &v) {

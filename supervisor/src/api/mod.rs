@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod anomalies;
+pub mod detectors;
 pub mod error;
 pub mod incidents;
 pub mod ingest;
@@ -64,6 +65,7 @@ pub fn router(app: AppState) -> Router {
         .route("/actions/breaker/reset", post(actions::reset_breaker))
         .route("/actions/{id}/approve", post(actions::approve))
         .route("/observability/anomalies", get(anomalies::list))
+        .route("/observability/detectors", get(detectors::list))
         .route("/templates", get(knowledge::templates))
         .route("/signatures", get(knowledge::signatures))
         .route("/kb/causes", get(rca::list_causes).post(rca::add_cause))
