@@ -25,8 +25,10 @@
 //! Memory per source: `4·dims·reservoir` B of training rows + the forest
 //! (`n_trees` trees of ≤ `2·sample_size` nodes) + `k·dims` centroids + one
 //! robust baseline per metric: 629 KB for a fitted 38-metric source with
-//! the defaults (measured by `bench_detect`); at most `max_sources` (least
-//! recently updated evicted), so ≈ 126 MB.
+//! the defaults (measured by `bench_detect`); at most `max_sources`, so
+//! ≈ 126 MB. When full, a new source takes the place of the least recently
+//! updated one only if that one has been silent for `idle_evict_ms`;
+//! otherwise it is left to the univariate streams (counted in `refused`).
 //! State is written to the store on every new model set and every
 //! `snapshot_rows` rows (it holds the training rows, so not on every row).
 
@@ -57,6 +59,9 @@ pub struct HostsConfig {
     pub max_dims: usize,
     /// Most sources tracked at once.
     pub max_sources: usize,
+    /// Event time a tracked source must have been silent before a new
+    /// one may take its place when the bank is full.
+    pub idle_evict_ms: i64,
     /// Rows between two snapshots of a source's state.
     pub snapshot_rows: u64,
     /// Consecutive rows whose metrics differ from the layout (a metric
@@ -79,6 +84,7 @@ impl Default for HostsConfig {
             schema_rows: 3,
             max_dims: 64,
             max_sources: 200,
+            idle_evict_ms: 3_600_000,
             snapshot_rows: 360,
             relayout_rows: 60,
             evidence: 5,
@@ -105,6 +111,9 @@ impl HostsConfig {
         }
         if self.max_sources == 0 {
             e.push("detect.hosts.max_sources: must be greater than 0".into());
+        }
+        if self.idle_evict_ms < 0 {
+            e.push("detect.hosts.idle_evict_ms: must not be negative".into());
         }
         if self.detector.models.forest.is_none() && self.detector.models.kmeans.is_none() {
             e.push(
@@ -170,6 +179,7 @@ pub struct HostBank {
     hosts: HashMap<String, Host>,
     dirty: HashSet<String>,
     tick: u64,
+    refused: u64,
 }
 
 impl HostBank {
@@ -179,6 +189,7 @@ impl HostBank {
             hosts: HashMap::new(),
             dirty: HashSet::new(),
             tick: 0,
+            refused: 0,
         }
     }
 
@@ -215,7 +226,10 @@ impl HostBank {
         self.tick += 1;
         let idx = m.ts_ms.div_euclid(self.cfg.row_ms.max(1));
         if !self.hosts.contains_key(&m.source) {
-            self.evict_if_full();
+            if !self.make_room(m.ts_ms) {
+                self.refused += 1;
+                return None;
+            }
             self.hosts.insert(m.source.clone(), Host::new(idx));
         }
         let cfg = &self.cfg;
@@ -327,13 +341,34 @@ impl HostBank {
         }
     }
 
-    fn evict_if_full(&mut self) {
-        evict_least_recent(
-            &mut self.hosts,
-            &mut self.dirty,
-            self.cfg.max_sources,
-            |h| h.touched,
-        );
+    /// Room for one more source: when full, the least recently updated
+    /// goes if it has been idle for `idle_evict_ms` of event time;
+    /// otherwise the newcomer is not tracked (so many sources take turns
+    /// at nothing: the ones already learning keep their place).
+    fn make_room(&mut self, now_ms: i64) -> bool {
+        if self.hosts.len() < self.cfg.max_sources.max(1) {
+            return true;
+        }
+        let row_ms = self.cfg.row_ms.max(1);
+        let idle = self
+            .hosts
+            .values()
+            .min_by_key(|h| h.touched)
+            .is_some_and(|h| now_ms - h.open * row_ms >= self.cfg.idle_evict_ms);
+        if idle {
+            evict_least_recent(
+                &mut self.hosts,
+                &mut self.dirty,
+                self.cfg.max_sources,
+                |h| h.touched,
+            );
+        }
+        idle
+    }
+
+    /// Samples of sources not tracked because the bank was full.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 }
 
@@ -662,7 +697,15 @@ mod tests {
         for s in ["a", "b", "c"] {
             bank.observe(&sample(s, "x", 1.0, 0));
         }
+        // Full, and nobody idle: the newcomer waits, the others keep learning.
         assert_eq!(bank.len(), 2);
+        assert_eq!(bank.refused(), 1);
+        bank.observe(&sample("b", "x", 1.0, 3_600_000));
+        // `a` has been silent an hour: `c` takes its place.
+        bank.observe(&sample("c", "x", 1.0, 3_600_000));
+        assert_eq!(bank.len(), 2);
+        assert_eq!(bank.refused(), 1);
+        assert!(bank.hosts.contains_key("c") && !bank.hosts.contains_key("a"));
         let bad = HostsConfig {
             row_ms: 0,
             max_dims: 1,
