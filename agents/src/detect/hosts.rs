@@ -360,6 +360,7 @@ impl HostBank {
                 &mut self.hosts,
                 &mut self.dirty,
                 self.cfg.max_sources,
+                1,
                 |h| h.touched,
             );
         }

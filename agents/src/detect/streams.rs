@@ -10,8 +10,8 @@
 //!   bucket → `sig|<service>|<signature>` (buckets without a match count 0,
 //!   at most `MAX_GAP` of them are filled), fed from the signature scan.
 //!
-//! Memory: at most `max_streams` detectors (least recently updated evicted
-//! first), each a [`UnivariateDetector`]: 3,048 B with the default config,
+//! Memory: at most `max_streams` detectors (when full, the least recently
+//! updated 1 % go at once), each a [`UnivariateDetector`]: 3,048 B with the default config,
 //! measured by `bench_detect` (1,104 B inline: robust state, hysteresis, a
 //! 6-value window; 1,944 B on the heap: the pattern memory's 256 remembered
 //! shapes in bfloat16, 1 KB, its 32 recent values and held-back shapes, and
@@ -365,10 +365,12 @@ impl StreamBank {
     }
 
     fn evict_if_full(&mut self) {
+        // 1 % at a time: at 100,000 streams, one pass per 1,000 new ones.
         evict_least_recent(
             &mut self.streams,
             &mut self.dirty,
             self.cfg.max_streams,
+            self.cfg.max_streams / 100,
             |s| s.touched,
         );
     }
@@ -395,23 +397,30 @@ impl StreamBank {
     }
 }
 
-/// Drop the least recently touched entries until there is room for one.
+/// Make room for one entry: when `map` is full, drop its `batch` least
+/// recently touched entries at once (one pass over the map per `batch`
+/// insertions, not one per insertion).
 pub(super) fn evict_least_recent<V>(
     map: &mut HashMap<String, V>,
     dirty: &mut HashSet<String>,
     cap: usize,
+    batch: usize,
     touched: impl Fn(&V) -> u64,
 ) {
-    while map.len() >= cap.max(1) {
-        let Some(oldest) = map
-            .iter()
-            .min_by_key(|(_, v)| touched(v))
-            .map(|(k, _)| k.clone())
-        else {
-            return;
-        };
-        map.remove(&oldest);
-        dirty.remove(&oldest);
+    let cap = cap.max(1);
+    if map.len() < cap {
+        return;
+    }
+    let n = (map.len() + 1 - cap).max(batch.clamp(1, cap));
+    let mut ages: Vec<(u64, &String)> = map.iter().map(|(k, v)| (touched(v), k)).collect();
+    if n < ages.len() {
+        ages.select_nth_unstable(n - 1);
+        ages.truncate(n);
+    }
+    let gone: Vec<String> = ages.into_iter().map(|(_, k)| k.clone()).collect();
+    for k in gone {
+        map.remove(&k);
+        dirty.remove(&k);
     }
 }
 
@@ -571,5 +580,19 @@ mod tests {
         assert_eq!(b.len(), 3);
         assert_eq!(b.points("metric|h|a"), 0);
         assert_eq!(b.points("metric|h|d"), 1);
+    }
+
+    #[test]
+    fn a_full_map_sheds_its_least_recent_batch_at_once() {
+        let mut map: HashMap<String, u64> = (0..100).map(|i| (format!("k{i}"), i)).collect();
+        let mut dirty: HashSet<String> = ["k0".to_string(), "k50".to_string()].into();
+        evict_least_recent(&mut map, &mut dirty, 100, 10, |&t| t);
+        assert_eq!(map.len(), 90);
+        assert!((0..10).all(|i| !map.contains_key(&format!("k{i}"))));
+        assert!((10..100).all(|i| map.contains_key(&format!("k{i}"))));
+        assert_eq!(dirty, ["k50".to_string()].into());
+        // Not full: nothing goes.
+        evict_least_recent(&mut map, &mut dirty, 100, 10, |&t| t);
+        assert_eq!(map.len(), 90);
     }
 }
