@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use e2e::{spawn_app_with, wait_until};
-use state::trees::detector_state::{DetectorRecord, DetectorStates};
+use state::trees::detector_state::DetectorStates;
 use supervisor::config::Config;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -50,12 +50,13 @@ fn host_fitted(store: &state::Store) -> bool {
     let Ok(states) = DetectorStates::open(store) else {
         return false;
     };
-    let Ok((records, _)) = states.load_all() else {
+    let Ok((records, _)) = states.load_prefix("host|web-1") else {
         return false;
     };
-    records.iter().any(|(k, DetectorRecord::V1 { state, .. })| {
-        k == "host|web-1" && !state["det"]["slot"]["models"].is_null()
-    })
+    records
+        .iter()
+        .filter_map(|(k, r)| agents::detect::hosts::summarize(k, r))
+        .any(|h| h.source == "web-1" && h.fitted)
 }
 
 #[tokio::test]

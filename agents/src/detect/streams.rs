@@ -147,11 +147,6 @@ impl StreamBank {
         self.streams.get(key).map_or(0, |s| s.det.points())
     }
 
-    /// The per-source vector detectors.
-    pub fn hosts(&self) -> &HostBank {
-        &self.hosts
-    }
-
     /// Restore streams (and per-source vectors) from stored records;
     /// returns how many were usable.
     pub fn restore(&mut self, records: Vec<(String, DetectorRecord)>) -> usize {

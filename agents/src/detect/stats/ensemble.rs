@@ -334,7 +334,7 @@ impl Models {
             median[j] = med as f32;
             mad[j] = (1.4826 * quantile_sorted(&dev, 0.5))
                 .max(cfg.mad_floor * spread)
-                .max(floor * 1e-3) as f32;
+                .max(1e-6 * (1.0 + med.abs())) as f32;
             if cfg.standardise {
                 center[j] = med as f32;
                 scale[j] = spread.max(floor) as f32;

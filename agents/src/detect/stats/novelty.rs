@@ -587,6 +587,34 @@ mod tests {
     }
 
     #[test]
+    fn the_dispatched_scan_equals_a_plain_scan() {
+        // 300 shapes of 3 bins: four full blocks of 64 and a tail of 44.
+        let (memory, bins) = (320, 3);
+        let mut rng = StdRng::seed_from_u64(5);
+        let reservoir: Vec<u16> = (0..memory * bins)
+            .map(|_| to_bf16(rng.random::<f32>() * 10.0 - 5.0))
+            .collect();
+        for stored in [1, 63, 64, 300] {
+            let shape: Vec<f32> = (0..bins)
+                .map(|_| rng.random::<f32>() * 10.0 - 5.0)
+                .collect();
+            let plain = (0..stored)
+                .map(|j| {
+                    (0..bins)
+                        .map(|b| (from_bf16(reservoir[b * memory + j]) - shape[b]).powi(2))
+                        .sum::<f32>()
+                })
+                .fold(f32::INFINITY, f32::min);
+            let got = nearest(&reservoir, memory, stored, &shape);
+            assert!(
+                (got - plain).abs() <= 1e-5 * plain.max(1.0),
+                "{stored}: {got} vs {plain}"
+            );
+            assert_eq!(got, nearest_portable(&reservoir, memory, stored, &shape));
+        }
+    }
+
+    #[test]
     fn bfloat16_rounds_to_nearest_within_half_a_unit() {
         for x in [1.0f32, -2.5, 0.0, 1e-3, 123_456.7, -0.333_333] {
             let y = from_bf16(to_bf16(x));
