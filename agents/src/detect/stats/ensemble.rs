@@ -1153,6 +1153,24 @@ mod tests {
             }
         }
 
+        /// A strictly periodic load (a batch job every `period` points)
+        /// raises nothing once a few cycles have been seen: every phase of
+        /// every edge is remembered, however long it runs.
+        #[test]
+        fn univariate_periodic_square_wave_never_alarms_after_three_cycles(
+            period in 40usize..400, duty in 0.1f64..0.9, low in -1e3f64..1e3, height in 1f64..1e3,
+        ) {
+            let mut d = UnivariateDetector::new(UnivariateConfig::default());
+            let on = ((period as f64 * duty) as usize).max(1);
+            let settle = 3 * period + 200;
+            for i in 0..settle + 30 * period {
+                let x = if i % period < on { low + height } else { low };
+                let v = d.update(x);
+                prop_assert!(i < settle || v.transition != Transition::Raised,
+                    "point {} (phase {} of {}) raised, score {} parts {:?}", i, i % period, period, v.score, v.parts);
+            }
+        }
+
         #[test]
         fn univariate_linear_drift_never_alarms(a in -1e6f64..1e6, b in -1e3f64..1e3, n in 1usize..3000) {
             let mut d = UnivariateDetector::new(UnivariateConfig::default());
