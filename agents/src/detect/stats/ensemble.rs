@@ -936,6 +936,44 @@ mod tests {
         assert_eq!(raised, vec![700]);
     }
 
+    /// Raises on noise after the first 2,000 points of 40 streams (half
+    /// uniform, half near-Gaussian), with the configuration given.
+    fn late_raises_on_noise(cfg: &UnivariateConfig) -> usize {
+        let mut raised = 0;
+        for seed in 0..40 {
+            let mut d = UnivariateDetector::new(cfg.clone());
+            let mut rng = StdRng::seed_from_u64(seed);
+            for i in 0..5000 {
+                let x = if seed % 2 == 0 {
+                    gauss(&mut rng)
+                } else {
+                    rng.random::<f64>()
+                };
+                if d.update(50.0 + x).transition == Transition::Raised && i >= 2000 {
+                    raised += 1;
+                }
+            }
+        }
+        raised
+    }
+
+    #[test]
+    fn noise_raises_rarely_and_less_once_copies_are_not_stored() {
+        // Storing only shapes unlike those remembered spreads the memory
+        // over the noise's whole spread, its tails included, so the
+        // nearest-shape distance of an ordinary point stays ordinary.
+        let default = late_raises_on_noise(&UnivariateConfig::default());
+        let mut every = UnivariateConfig::default();
+        every.novelty.distinct = 0.0;
+        let every = late_raises_on_noise(&every);
+        // 120,000 points scored: at most one raise per 6,000.
+        assert!(default <= 20, "{default} raises");
+        assert!(
+            3 * default <= every,
+            "{default} vs {every} storing every shape"
+        );
+    }
+
     #[test]
     fn univariate_with_forest_fits_off_line_and_scores() {
         let mut cfg = UnivariateConfig::default();

@@ -34,9 +34,12 @@
 //! job's load) fills the reservoir with random copies, some phase of its
 //! cycle goes missing, and the stream raises on that phase now and then
 //! forever (NAB's `art_daily_perfect_square_wave`: 12 false positives; a
-//! property test now checks square waves of any period and duty). On NAB
-//! this is neutral (standard 65.1 vs 65.4, mean of 6 seeds; reward_low_FP
-//! 62.7 vs 62.2).
+//! property test now checks square waves of any period and duty). On noise
+//! it cuts false raises too: the memory spreads over the noise's whole
+//! spread, tails included, instead of piling up in its middle (after 2,000
+//! points of 40 noise streams, 14 raises in 120,000 points against 60 when
+//! every shape is stored). On NAB it is neutral (standard 65.1 vs 65.4,
+//! mean of 6 seeds; reward_low_FP 62.7 vs 62.2).
 //!
 //! Memory per stream: range 24 B; pattern `8·window` B (values) +
 //! `2·bins·window` B (held-back shapes) + `2·bins·memory` B (reservoir, in
