@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use agents::chaos::Faults;
 use agents::detect::actor::{Detector, DetectorArgs, StatsArgs};
+use agents::detect::gauges::DetectGauges;
 use agents::detect::messages::DetectMsg;
 use agents::detect::signatures::{BUILTIN, Catalogue};
 use agents::fixes::actor::{PlanSink, Planner, PlannerArgs};
@@ -115,6 +116,7 @@ impl Application {
         };
         let catalogue = Arc::new(Catalogue::from_toml(BUILTIN, user_signatures.as_deref())?);
         let rca = Arc::new(rca_shared(&cfg, &store)?);
+        let detect_gauges = Arc::new(DetectGauges::default());
         let commit = GroupCommit::start(store.clone());
         let faults = Arc::new(Faults::default());
         let registry = Registry::default();
@@ -130,6 +132,7 @@ impl Application {
             faults: &faults,
             registry: &registry,
             rca: &rca,
+            detect_gauges: &detect_gauges,
             on_plan,
         });
         root_spec.children.push(crate::recovery::child_spec(
@@ -153,6 +156,7 @@ impl Application {
             recovery,
             catalogue,
             rca,
+            detect: detect_gauges,
         };
         Ok(Application {
             listener,
@@ -316,6 +320,7 @@ struct Wiring<'a> {
     faults: &'a Arc<Faults>,
     registry: &'a Registry,
     rca: &'a Arc<RcaShared>,
+    detect_gauges: &'a Arc<DetectGauges>,
     on_plan: PlanSink,
 }
 
@@ -328,6 +333,7 @@ fn tree_spec(w: Wiring<'_>) -> SupervisorSpec {
         faults,
         registry,
         rca,
+        detect_gauges,
         on_plan,
     } = w;
     let intensity = Intensity {
@@ -437,6 +443,7 @@ fn tree_spec(w: Wiring<'_>) -> SupervisorSpec {
         let stats = StatsArgs {
             store: store.clone(),
             cfg: cfg.detect.clone(),
+            gauges: detect_gauges.clone(),
         };
         let detect_store = store.clone();
         ChildSpec::new("detect", Restart::Permanent, move |sup| {

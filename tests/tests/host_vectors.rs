@@ -97,7 +97,11 @@ async fn a_broken_relation_between_metrics_is_a_host_anomaly_after_a_restart() {
         serde_json::json!(["cpu", "latency_ms", "queue"])
     );
     assert_eq!(h["fitted"], true);
-    assert!(h["rows"].as_u64().unwrap() >= 300, "{h:#}");
+    let rows_before = h["rows"].as_u64().unwrap();
+    assert!(rows_before >= 300, "{h:#}");
+    // The restored stage shows its state in memory, not a stored copy.
+    assert_eq!(body["from"], "live", "{body:#}");
+    assert_eq!(body["stage"]["host_sources_fitted"], 1, "{body:#}");
     let (status, body) = app.get_json("/observability/detectors?source=").await;
     assert_eq!(status, 400);
     assert!(body.to_string().contains("source"), "{body}");
@@ -144,5 +148,43 @@ async fn a_broken_relation_between_metrics_is_a_host_anomaly_after_a_restart() {
     assert_eq!(a["ts_ms"], t0 + 416 * 10_000, "{a:#}");
     assert!(a["score"].as_f64().unwrap() >= 0.5);
     assert_eq!(a["evidence"][0]["signal"], "metric:latency_ms", "{a:#}");
+
+    // The live view follows the rows just scored (within its one-second
+    // refresh), and /metrics counts what the stage holds and raised.
+    let deadline = std::time::Instant::now() + WAIT;
+    let body = loop {
+        let (_, body) = app.get_json("/observability/detectors?source=web-1").await;
+        if body["hosts"][0]["rows"].as_u64() >= Some(rows_before + 20) {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "live view never showed the new rows: {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(body["from"], "live", "{body:#}");
+    assert!(
+        body["stage"]["anomalies_total"].as_u64() >= Some(1),
+        "{body:#}"
+    );
+    let m = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("text");
+    let value = |name: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{m}"))
+    };
+    assert_eq!(value("selfheal_detect_host_sources"), 1);
+    assert_eq!(value("selfheal_detect_host_sources_fitted"), 1);
+    assert!(value("selfheal_detect_anomalies_total") >= 1);
+    assert_eq!(value("selfheal_detect_host_samples_refused_total"), 0);
     app.stop().await;
 }

@@ -21,6 +21,7 @@ use state::trees::detector_state::DetectorStates;
 use state::trees::templates::Templates;
 use state::{Store, now_ms};
 
+use super::gauges::{BankCounts, DetectGauges, LiveHosts};
 use super::messages::DetectMsg;
 use super::scan::scan_with;
 use super::signatures::Catalogue;
@@ -38,6 +39,8 @@ pub struct Detector;
 pub struct StatsArgs {
     pub store: Store,
     pub cfg: StreamsConfig,
+    /// Where the stage reports its sizes and counts (shared with the API).
+    pub gauges: Arc<DetectGauges>,
 }
 
 pub struct DetectorArgs {
@@ -58,7 +61,17 @@ pub struct Stats {
     anomalies: Anomalies,
     every_ms: i64,
     last_snapshot_ms: i64,
+    gauges: Arc<DetectGauges>,
+    /// The bank's counts as last published.
+    seen: BankCounts,
+    /// Wall-clock ms of the last refresh of the live per-source view.
+    hosts_view_ms: i64,
+    /// A [`DetectMsg::Publish`] is on its way.
+    publish_due: bool,
 }
+
+/// How often, at most, the live per-source view is rebuilt.
+const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct DetectorState {
     args: DetectorArgs,
@@ -119,9 +132,16 @@ impl Actor for Detector {
                     let mut found = stats.bank.observe(&events);
                     found.extend(stats.bank.observe_signatures(&anomalies));
                     record_anomalies(stats, &anomalies, &found);
+                    stats.gauges.raised(found.len());
                     anomalies.extend(found);
                     spawn_fits(stats, &myself);
                     maybe_snapshot(stats, false);
+                    if !publish(stats, false) && !stats.publish_due {
+                        // Out of date until the next batch, which may never
+                        // come: refresh in a second whatever happens.
+                        stats.publish_due = true;
+                        myself.send_after(PUBLISH_EVERY, || DetectMsg::Publish);
+                    }
                 }
                 state.args.triage_health.note_enqueued();
                 state.args.triage.cast(TriageMsg::Detected {
@@ -133,10 +153,20 @@ impl Actor for Detector {
             }
             DetectMsg::Fitted { key, models } => {
                 if let Some(stats) = &mut state.stats {
+                    if models.is_some() {
+                        stats.gauges.fitted();
+                    }
                     stats.bank.install(&key, *models);
                     // A new model set reaches the store without waiting
                     // for the next batch (still at most once per interval).
                     maybe_snapshot(stats, false);
+                    publish(stats, true);
+                }
+            }
+            DetectMsg::Publish => {
+                if let Some(stats) = &mut state.stats {
+                    stats.publish_due = false;
+                    publish(stats, true);
                 }
             }
         }
@@ -162,7 +192,7 @@ impl Actor for Detector {
 }
 
 async fn restore(s: StatsArgs) -> Result<Stats, ActorProcessingErr> {
-    let keep = s.cfg.keep_anomalies;
+    let (keep, gauges) = (s.cfg.keep_anomalies, s.gauges.clone());
     let every_ms = s.cfg.snapshot_every_ms;
     let store = s.store.clone();
     let (states, anomalies, records) = tokio::task::spawn_blocking(move || {
@@ -179,13 +209,40 @@ async fn restore(s: StatsArgs) -> Result<Stats, ActorProcessingErr> {
     let mut bank = StreamBank::new(s.cfg);
     let n = bank.restore(records);
     tracing::info!(streams = n, "detector state restored");
-    Ok(Stats {
+    let mut stats = Stats {
         bank,
         states,
         anomalies,
         every_ms,
         last_snapshot_ms: now_ms(),
-    })
+        gauges,
+        seen: BankCounts::default(),
+        hosts_view_ms: 0,
+        publish_due: false,
+    };
+    publish(&mut stats, true);
+    Ok(stats)
+}
+
+/// Report the bank's sizes and counts; the per-source view (a summary
+/// of every source) is refreshed at most once a second unless `force`d.
+/// Returns whether the view is now up to date.
+fn publish(stats: &mut Stats, force: bool) -> bool {
+    let bank = &stats.bank;
+    let counts = bank.counts();
+    stats
+        .gauges
+        .publish(bank.len(), bank.host_sizes(), &mut stats.seen, counts);
+    let now = now_ms();
+    if !force && now - stats.hosts_view_ms < PUBLISH_EVERY.as_millis() as i64 {
+        return false;
+    }
+    stats.hosts_view_ms = now;
+    stats.gauges.set_hosts(LiveHosts {
+        as_of_ms: now,
+        hosts: bank.host_summaries(),
+    });
+    true
 }
 
 fn record_anomalies(

@@ -173,6 +173,25 @@ impl Host {
         }
     }
 
+    fn summary(&self, source: &str, last_ts_ms: i64) -> HostSummary {
+        let (rows, fitted) = self
+            .det
+            .as_ref()
+            .map_or((0, false), |d| (d.rows(), d.fitted()));
+        HostSummary {
+            source: source.to_string(),
+            metrics: if self.det.is_some() {
+                self.names.clone()
+            } else {
+                Vec::new()
+            },
+            rows,
+            fitted,
+            layout_generation: self.generation + 1,
+            last_ts_ms,
+        }
+    }
+
     fn layout_fixed(&self, cfg: &HostsConfig) -> bool {
         self.rows_seen >= cfg.schema_rows
     }
@@ -184,6 +203,7 @@ pub struct HostBank {
     dirty: HashSet<String>,
     tick: u64,
     refused: u64,
+    evicted: u64,
 }
 
 impl HostBank {
@@ -194,6 +214,7 @@ impl HostBank {
             dirty: HashSet::new(),
             tick: 0,
             refused: 0,
+            evicted: 0,
         }
     }
 
@@ -360,13 +381,13 @@ impl HostBank {
             .min_by_key(|h| h.touched)
             .is_some_and(|h| now_ms - h.open * row_ms >= self.cfg.idle_evict_ms);
         if idle {
-            evict_least_recent(
+            self.evicted += evict_least_recent(
                 &mut self.hosts,
                 &mut self.dirty,
                 self.cfg.max_sources,
                 1,
                 |h| h.touched,
-            );
+            ) as u64;
         }
         idle
     }
@@ -374,6 +395,30 @@ impl HostBank {
     /// Samples of sources not tracked because the bank was full.
     pub fn refused(&self) -> u64 {
         self.refused
+    }
+
+    /// Sources dropped to make room for others.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Sources whose models are fitted (rows are scored).
+    pub fn fitted(&self) -> usize {
+        self.hosts
+            .values()
+            .filter(|h| h.det.as_ref().is_some_and(VectorDetector::fitted))
+            .count()
+    }
+
+    /// Every source's summary as held in memory, by source name.
+    pub fn summaries(&self) -> Vec<HostSummary> {
+        let mut out: Vec<_> = self
+            .hosts
+            .iter()
+            .map(|(k, h)| h.summary(k, h.open * self.cfg.row_ms))
+            .collect();
+        out.sort_by(|a, b| a.source.cmp(&b.source));
+        out
     }
 }
 
@@ -405,18 +450,7 @@ pub fn summarize(key: &str, rec: &DetectorRecord) -> Option<HostSummary> {
         return None;
     }
     let h: Host = serde_json::from_value(state.clone()).ok()?;
-    let (rows, fitted) = h
-        .det
-        .as_ref()
-        .map_or((0, false), |d| (d.rows(), d.fitted()));
-    Some(HostSummary {
-        source: source.to_string(),
-        metrics: if h.det.is_some() { h.names } else { Vec::new() },
-        rows,
-        fitted,
-        layout_generation: h.generation + 1,
-        last_ts_ms: *last_ts_ms,
-    })
+    Some(h.summary(source, *last_ts_ms))
 }
 
 /// Turn a closed bucket into a row of `h`'s vector and feed it. Returns the
@@ -705,13 +739,15 @@ mod tests {
         }
         // Full, and nobody idle: the newcomer waits, the others keep learning.
         assert_eq!(bank.len(), 2);
-        assert_eq!(bank.refused(), 1);
+        assert_eq!((bank.refused(), bank.evicted()), (1, 0));
         bank.observe(&sample("b", "x", 1.0, 3_600_000));
         // `a` has been silent an hour: `c` takes its place.
         bank.observe(&sample("c", "x", 1.0, 3_600_000));
         assert_eq!(bank.len(), 2);
-        assert_eq!(bank.refused(), 1);
+        assert_eq!((bank.refused(), bank.evicted()), (1, 1));
         assert!(bank.hosts.contains_key("c") && !bank.hosts.contains_key("a"));
+        let live: Vec<_> = bank.summaries().into_iter().map(|h| h.source).collect();
+        assert_eq!(live, ["b", "c"]);
         let bad = HostsConfig {
             row_ms: 0,
             max_dims: 1,

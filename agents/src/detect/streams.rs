@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use state::model::{Anomaly, Event, Evidence, Severity};
 use state::trees::detector_state::DetectorRecord;
 
-use super::hosts::{self, HostBank, HostsConfig};
+use super::gauges::BankCounts;
+use super::hosts::{self, HostBank, HostSummary, HostsConfig};
 use super::stats::ensemble::{FitJob, Models, Transition, UnivariateConfig, UnivariateDetector};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,6 +116,8 @@ pub struct StreamBank {
     buckets: HashMap<String, Bucket>,
     tick: u64,
     hosts: HostBank,
+    /// Streams dropped to make room so far.
+    evicted: u64,
 }
 
 pub const KIND: &str = "univariate";
@@ -131,6 +134,7 @@ impl StreamBank {
             dirty: HashSet::new(),
             buckets: HashMap::new(),
             tick: 0,
+            evicted: 0,
         }
     }
 
@@ -140,6 +144,25 @@ impl StreamBank {
 
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
+    }
+
+    /// What this bank has dropped or refused since it was created.
+    pub fn counts(&self) -> BankCounts {
+        BankCounts {
+            streams_evicted: self.evicted,
+            hosts_evicted: self.hosts.evicted(),
+            host_samples_refused: self.hosts.refused(),
+        }
+    }
+
+    /// The per-source vectors: (sources, sources with models fitted).
+    pub fn host_sizes(&self) -> (usize, usize) {
+        (self.hosts.len(), self.hosts.fitted())
+    }
+
+    /// What `GET /observability/detectors` shows of every per-source vector.
+    pub fn host_summaries(&self) -> Vec<HostSummary> {
+        self.hosts.summaries()
     }
 
     /// Points learned so far by stream `key` (0 when unknown).
@@ -361,13 +384,13 @@ impl StreamBank {
 
     fn evict_if_full(&mut self) {
         // 1 % at a time: at 100,000 streams, one pass per 1,000 new ones.
-        evict_least_recent(
+        self.evicted += evict_least_recent(
             &mut self.streams,
             &mut self.dirty,
             self.cfg.max_streams,
             self.cfg.max_streams / 100,
             |s| s.touched,
-        );
+        ) as u64;
     }
 
     /// Retraining jobs due (at most one outstanding per stream or source).
@@ -394,17 +417,17 @@ impl StreamBank {
 
 /// Make room for one entry: when `map` is full, drop its `batch` least
 /// recently touched entries at once (one pass over the map per `batch`
-/// insertions, not one per insertion).
+/// insertions, not one per insertion). Returns how many went.
 pub(super) fn evict_least_recent<V>(
     map: &mut HashMap<String, V>,
     dirty: &mut HashSet<String>,
     cap: usize,
     batch: usize,
     touched: impl Fn(&V) -> u64,
-) {
+) -> usize {
     let cap = cap.max(1);
     if map.len() < cap {
-        return;
+        return 0;
     }
     let n = (map.len() + 1 - cap).max(batch.clamp(1, cap));
     let mut ages: Vec<(u64, &String)> = map.iter().map(|(k, v)| (touched(v), k)).collect();
@@ -413,10 +436,11 @@ pub(super) fn evict_least_recent<V>(
         ages.truncate(n);
     }
     let gone: Vec<String> = ages.into_iter().map(|(_, k)| k.clone()).collect();
-    for k in gone {
-        map.remove(&k);
-        dirty.remove(&k);
+    for k in &gone {
+        map.remove(k);
+        dirty.remove(k);
     }
+    gone.len()
 }
 
 /// The component detectors' scores as evidence, highest first.
@@ -575,19 +599,25 @@ mod tests {
         assert_eq!(b.len(), 3);
         assert_eq!(b.points("metric|h|a"), 0);
         assert_eq!(b.points("metric|h|d"), 1);
+        assert_eq!(b.counts().streams_evicted, 1);
+        // One source, four metrics: one vector, its layout still learned.
+        assert_eq!(b.host_sizes(), (1, 0));
     }
 
     #[test]
     fn a_full_map_sheds_its_least_recent_batch_at_once() {
         let mut map: HashMap<String, u64> = (0..100).map(|i| (format!("k{i}"), i)).collect();
         let mut dirty: HashSet<String> = ["k0".to_string(), "k50".to_string()].into();
-        evict_least_recent(&mut map, &mut dirty, 100, 10, |&t| t);
+        assert_eq!(
+            evict_least_recent(&mut map, &mut dirty, 100, 10, |&t| t),
+            10
+        );
         assert_eq!(map.len(), 90);
         assert!((0..10).all(|i| !map.contains_key(&format!("k{i}"))));
         assert!((10..100).all(|i| map.contains_key(&format!("k{i}"))));
         assert_eq!(dirty, ["k50".to_string()].into());
         // Not full: nothing goes.
-        evict_least_recent(&mut map, &mut dirty, 100, 10, |&t| t);
+        assert_eq!(evict_least_recent(&mut map, &mut dirty, 100, 10, |&t| t), 0);
         assert_eq!(map.len(), 90);
     }
 }

@@ -10,6 +10,7 @@ use state::trees::detector_state::{DetectorRecord, DetectorStates};
 use tokio::sync::mpsc;
 
 use super::actor::{Detector, DetectorArgs, StatsArgs};
+use super::gauges::DetectGauges;
 use super::messages::DetectMsg;
 use super::signatures::{BUILTIN, Catalogue};
 use super::stats::iforest::ForestConfig;
@@ -91,6 +92,7 @@ async fn refits_run_off_the_handler_and_their_models_are_snapshotted() {
     cfg.detector.models.min_fit = 50;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (probe, _) = Actor::spawn(None, Probe, tx).await.expect("probe");
+    let gauges = Arc::new(DetectGauges::default());
     let args = DetectorArgs {
         catalogue: Arc::new(Catalogue::from_toml(BUILTIN, None).expect("catalogue")),
         triage: probe.clone(),
@@ -100,6 +102,7 @@ async fn refits_run_off_the_handler_and_their_models_are_snapshotted() {
         stats: Some(StatsArgs {
             store: store.clone(),
             cfg,
+            gauges: gauges.clone(),
         }),
         templates: None,
     };
@@ -118,6 +121,12 @@ async fn refits_run_off_the_handler_and_their_models_are_snapshotted() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(seq >= 3, "50 points needed before the first fit");
+    // The gauges saw the fit (counted before its models are snapshotted)
+    // and the one stream.
+    let f = gauges.figures();
+    assert!(f.fits_total >= 1, "{f:?}");
+    assert_eq!(f.streams, 1, "{f:?}");
+    assert_eq!(f.anomalies_total, 0, "{f:?}");
     det.stop(None);
     handle.await.expect("stopped");
     probe.stop(None);

@@ -1,7 +1,13 @@
 //! `GET /observability/detectors?source=`: what the detect stage has
-//! learned, as of its last snapshot: how many streams it stores, and per
-//! source its metric vector (layout, rows learned, whether a model is
-//! fitted, so an operator knows whether joint anomalies can be raised yet).
+//! learned: per source its metric vector (layout, rows learned, whether a
+//! model is fitted, so an operator knows whether joint anomalies can be
+//! raised yet), the stage's sizes and counts, and how many detector states
+//! the store holds.
+//!
+//! The vectors are the stage's live view (refreshed at most once a second
+//! and at every installed fit; `as_of_ms` says when). Before the stage has
+//! published one (it is starting, or statistics are off) they are read from
+//! its last snapshot in the store instead (`from: "snapshot"`).
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -26,9 +32,15 @@ pub async fn list(
     if q.source.as_deref().is_some_and(str::is_empty) {
         return Err(ApiError::bad_request("source: must not be empty"));
     }
+    let live = app.detect.hosts();
+    let need_snapshot = live.is_none();
     let store = app.store.clone();
-    let (stored, hosts) = tokio::task::spawn_blocking(move || {
+    let source = q.source.clone();
+    let (stored, snapshot) = tokio::task::spawn_blocking(move || {
         let states = DetectorStates::open(&store)?;
+        if !need_snapshot {
+            return Ok((states.len(), Vec::new()));
+        }
         let prefix = match &q.source {
             Some(s) => format!("{}{s}", agents::detect::hosts::PREFIX),
             None => agents::detect::hosts::PREFIX.to_string(),
@@ -43,7 +55,21 @@ pub async fn list(
     })
     .await
     .map_err(ApiError::internal)??;
+    let (from, as_of_ms, hosts) = match live {
+        Some(l) => (
+            "live",
+            Some(l.as_of_ms),
+            l.hosts
+                .into_iter()
+                .filter(|h| source.as_ref().is_none_or(|s| &h.source == s))
+                .collect(),
+        ),
+        None => ("snapshot", None, snapshot),
+    };
     Ok(Json(json!({
+        "from": from,
+        "as_of_ms": as_of_ms,
+        "stage": app.detect.figures(),
         "stored_detectors": stored,
         "hosts": hosts,
     })))

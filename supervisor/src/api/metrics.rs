@@ -21,6 +21,7 @@ impl Metrics {
         agents: &[crate::tree::ChildStatus],
         wal_bytes: u64,
         incidents: usize,
+        detect: &agents::detect::gauges::DetectFigures,
     ) {
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(
@@ -37,6 +38,53 @@ impl Metrics {
             "selfheal_batches_accepted_total",
             "Request bodies accepted durably.",
             self.batches_accepted.load(Ordering::Relaxed),
+        );
+        for (name, help, v) in [
+            (
+                "selfheal_detect_streams_evicted_total",
+                "Univariate detector streams dropped to make room (least recently updated first).",
+                detect.streams_evicted_total,
+            ),
+            (
+                "selfheal_detect_host_sources_evicted_total",
+                "Per-source metric vectors dropped to make room (only sources idle for detect.hosts.idle_evict_ms).",
+                detect.host_sources_evicted_total,
+            ),
+            (
+                "selfheal_detect_host_samples_refused_total",
+                "Samples of sources given no metric vector because every place was taken by an active source.",
+                detect.host_samples_refused_total,
+            ),
+            (
+                "selfheal_detect_fits_total",
+                "Model sets fitted in the background and installed.",
+                detect.fits_total,
+            ),
+            (
+                "selfheal_detect_anomalies_total",
+                "Statistical anomalies raised (signature matches not included).",
+                detect.anomalies_total,
+            ),
+        ] {
+            counter(name, help, v);
+        }
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        gauge(
+            "selfheal_detect_streams",
+            "Univariate detector streams held in memory.",
+            detect.streams,
+        );
+        gauge(
+            "selfheal_detect_host_sources",
+            "Sources with a metric vector held in memory.",
+            detect.host_sources,
+        );
+        gauge(
+            "selfheal_detect_host_sources_fitted",
+            "Sources whose vector models are fitted (rows are scored, not only learned).",
+            detect.host_sources_fitted,
         );
         let _ = writeln!(
             out,

@@ -46,6 +46,9 @@ pub struct AppState {
     pub catalogue: Arc<agents::detect::signatures::Catalogue>,
     /// Knowledge base, dependency graph and rca/fixes stores.
     pub rca: Arc<agents::rca::shared::RcaShared>,
+    /// What the detect stage reports while it runs (`/metrics`,
+    /// `/observability/detectors`).
+    pub detect: Arc<agents::detect::gauges::DetectGauges>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -143,6 +146,7 @@ async fn prometheus(State(app): State<AppState>) -> impl IntoResponse {
         &app.registry.snapshot(),
         app.store.wal().bytes(),
         app.store.incidents().len(),
+        &app.detect.figures(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
