@@ -64,8 +64,8 @@ pub struct Stats {
     gauges: Arc<DetectGauges>,
     /// The bank's counts as last published.
     seen: BankCounts,
-    /// Wall-clock ms of the last refresh of the live per-source view.
-    hosts_view_ms: i64,
+    /// Wall-clock ms of the last publish (counts and per-source view).
+    published_ms: i64,
     /// A [`DetectMsg::Publish`] is on its way.
     publish_due: bool,
 }
@@ -137,8 +137,8 @@ impl Actor for Detector {
                     spawn_fits(stats, &myself);
                     maybe_snapshot(stats, false);
                     if !publish(stats, false) && !stats.publish_due {
-                        // Out of date until the next batch, which may never
-                        // come: refresh in a second whatever happens.
+                        // Counts and view out of date until the next batch,
+                        // which may never come: publish in a second anyway.
                         stats.publish_due = true;
                         myself.send_after(PUBLISH_EVERY, || DetectMsg::Publish);
                     }
@@ -217,27 +217,28 @@ async fn restore(s: StatsArgs) -> Result<Stats, ActorProcessingErr> {
         last_snapshot_ms: now_ms(),
         gauges,
         seen: BankCounts::default(),
-        hosts_view_ms: 0,
+        published_ms: 0,
         publish_due: false,
     };
     publish(&mut stats, true);
     Ok(stats)
 }
 
-/// Report the bank's sizes and counts; the per-source view (a summary
-/// of every source) is refreshed at most once a second unless `force`d.
-/// Returns whether the view is now up to date.
+/// Report the bank's sizes and counts and the per-source view (a summary
+/// of every source), at most once a second unless `force`d (a batch does
+/// not pay for a pass over the sources). Returns whether they are now up
+/// to date.
 fn publish(stats: &mut Stats, force: bool) -> bool {
+    let now = now_ms();
+    if !force && now - stats.published_ms < PUBLISH_EVERY.as_millis() as i64 {
+        return false;
+    }
     let bank = &stats.bank;
     let counts = bank.counts();
     stats
         .gauges
         .publish(bank.len(), bank.host_sizes(), &mut stats.seen, counts);
-    let now = now_ms();
-    if !force && now - stats.hosts_view_ms < PUBLISH_EVERY.as_millis() as i64 {
-        return false;
-    }
-    stats.hosts_view_ms = now;
+    stats.published_ms = now;
     stats.gauges.set_hosts(LiveHosts {
         as_of_ms: now,
         hosts: bank.host_summaries(),

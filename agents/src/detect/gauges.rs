@@ -4,6 +4,9 @@
 //! One `Arc<DetectGauges>` is shared by the stage and the API and outlives
 //! restarts of the stage, so the `*_total` counters count since the process
 //! started (a restarted stage adds to them, it does not reset them).
+//! Fits and anomalies are counted as they happen; the sizes, the eviction
+//! and refusal counts and the per-source view are published together, at
+//! most once a second and within a second of the last batch.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -19,7 +19,7 @@ pub enum DetectMsg {
         key: String,
         models: Box<Option<Models>>,
     },
-    /// Refresh the live per-source view (sent to itself a second after a
-    /// batch that left the view out of date).
+    /// Publish the counts and the live per-source view (sent to itself a
+    /// second after a batch that left them out of date).
     Publish,
 }
