@@ -5,8 +5,10 @@
 //! are what the live pipeline and the evaluation commands both run:
 //!
 //! - [`UnivariateDetector`]: one metric or log-derived stream. Robust
-//!   Holt baseline, plus (optional) an isolation forest over a window of the
-//!   last `window` residuals standardised by the baseline.
+//!   Holt baseline gating range novelty, pattern novelty, and the
+//!   sustained pattern and residual signals (see `novelty`), plus
+//!   (optional) an isolation forest over a window of the last `window`
+//!   residuals standardised by the baseline.
 //!   Memory: robust state (≤ 80 B + 8·season B) + window (`8·window` B); with
 //!   the forest on, + reservoir (`4·window·reservoir` B) + forest (`n_trees ×
 //!   (12·2^D)` B, D = ceil(log2 sample_size)).
@@ -29,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::iforest::{ForestConfig, IsolationForest, Reservoir};
 use super::kmeans::{CentroidModel, KMeansConfig, quantile_sorted};
-use super::novelty::{NoveltyConfig, PatternMemory, RangeNovelty};
+use super::novelty::{NoveltyConfig, PatternMemory, RangeNovelty, Sustained};
 use super::robust::{RobustConfig, RobustDetector, squash};
 
 /// Maps a model's raw scores into [0,1] against its training distribution.
@@ -564,8 +566,8 @@ impl UnivariateConfig {
     }
 }
 
-/// One univariate stream: range and pattern novelty, gated and explained
-/// by the robust baseline (+ optional models over the window of
+/// One univariate stream: range and pattern novelty and the sustained
+/// pattern and residual signals, gated and explained by the robust baseline (+ optional models over the window of
 /// standardised residuals).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnivariateDetector {
@@ -577,6 +579,9 @@ pub struct UnivariateDetector {
     pattern: PatternMemory,
     #[serde(default)]
     recent: RecentScores,
+    /// The short average of the baseline's surprise, against its past.
+    #[serde(default)]
+    residual: Sustained,
     window: Vec<f32>,
     flag: Hysteresis,
     slot: ModelSlot,
@@ -590,6 +595,7 @@ impl UnivariateDetector {
             range: RangeNovelty::default(),
             pattern: PatternMemory::default(),
             recent: RecentScores::default(),
+            residual: Sustained::default(),
             window: Vec::with_capacity(w),
             flag: Hysteresis::default(),
             slot: ModelSlot::new(w, &cfg.models),
@@ -615,6 +621,11 @@ impl UnivariateDetector {
         parts.push(("range", self.range.update(&self.cfg.novelty, x, r.z)));
         if self.cfg.novelty.window > 0 {
             parts.push(("pattern", self.pattern.update(&self.cfg.novelty, x).score));
+        }
+        let run = &self.cfg.novelty.sustained_residual;
+        if run.span > 0.0 && self.robust.is_warm() {
+            let s = self.residual.update(run, r.z, self.cfg.novelty.span);
+            parts.push(("residual", s));
         }
         if self.cfg.score_robust {
             parts.push(("robust", r.score));
@@ -1135,6 +1146,29 @@ mod tests {
             .collect();
         let hit = first_raise(&xs, 1000);
         assert!(hit.expect("variance change raised") <= 10, "{hit:?}");
+    }
+
+    #[test]
+    fn univariate_burst_inside_the_range_is_raised_by_the_sustained_residual() {
+        // An early spike sets the range wide; later the noise grows 2.5×
+        // but stays well inside it: no new extreme, and no one point is
+        // remarkable. The run of larger residuals is.
+        let mut xs = noisy(15, 3000, 50.0);
+        xs[300] += 40.0;
+        for x in &mut xs[2000..2200] {
+            *x = 50.0 + 2.5 * (*x - 50.0);
+        }
+        let hit = first_raise(&xs, 2000);
+        assert!(hit.expect("burst raised") <= 40, "{hit:?}");
+        let mut cfg = UnivariateConfig::default();
+        cfg.novelty.sustained_residual.span = 0.0;
+        let mut d = UnivariateDetector::new(cfg);
+        let without = xs
+            .iter()
+            .enumerate()
+            .filter(|&(i, &x)| d.update(x).transition == Transition::Raised && i >= 2000)
+            .count();
+        assert_eq!(without, 0, "raised without the sustained residual");
     }
 
     #[test]
