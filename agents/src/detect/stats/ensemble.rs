@@ -933,6 +933,32 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_from_before_the_sustained_signals_restores_with_them_on() {
+        let mut d = UnivariateDetector::new(UnivariateConfig::default());
+        for x in noisy(16, 1000, 50.0) {
+            d.update(x);
+        }
+        let mut v = serde_json::to_value(&d).unwrap();
+        let o = v.as_object_mut().unwrap();
+        assert!(o.remove("residual").is_some());
+        let pattern = o["pattern"].as_object_mut().unwrap();
+        assert!(pattern.remove("sustained").is_some());
+        let novelty = o["cfg"]["novelty"].as_object_mut().unwrap();
+        assert!(novelty.remove("sustained_pattern").is_some());
+        assert!(novelty.remove("sustained_residual").is_some());
+        let mut old: UnivariateDetector = serde_json::from_value(v).unwrap();
+        assert_eq!(old.cfg, UnivariateConfig::default());
+        assert_eq!(old.points(), 1000);
+        // The learned baseline is kept; the sustained signals warm up afresh.
+        assert!((old.baseline() - d.baseline()).abs() < 1e-12);
+        let mut xs = noisy(17, 400, 50.0);
+        xs[399] += 30.0;
+        let last = xs.iter().map(|&x| old.update(x)).last().unwrap();
+        assert_eq!(last.transition, Transition::Raised);
+        assert!(last.parts.iter().any(|p| p.0 == "residual"));
+    }
+
+    #[test]
     fn univariate_spike_raises_one_alert_with_evidence() {
         let mut d = UnivariateDetector::new(UnivariateConfig::default());
         let mut rng = StdRng::seed_from_u64(5);
