@@ -274,9 +274,16 @@ fn bench_forest(d: usize) {
     }
     let fit = t.elapsed().as_secs_f64() / reps as f64;
     let f = f.expect("fitted");
-    let t = Instant::now();
-    let s = f.score(x.view());
-    let score = t.elapsed().as_secs_f64();
+    // Best of 5: on a shared machine the slowest runs measure the
+    // neighbours, not the walk.
+    let mut score = f64::INFINITY;
+    let mut s = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        s = Some(f.score(x.view()));
+        score = score.min(t.elapsed().as_secs_f64());
+    }
+    let s = s.expect("scored");
     let auc = roc_auc(s.as_slice().unwrap_or(&[]), &y);
     let mut out = vec![0.0; x.nrows()];
     let t = Instant::now();
@@ -287,7 +294,7 @@ fn bench_forest(d: usize) {
         x.nrows() as f64 / general / 1e6
     );
     println!(
-        "iforest {d:>2}-dim, 100 trees × 256 samples: fit {:.3} ms; score {} points in {:.3} s = {:.2} M points/s; ROC AUC {:.4}",
+        "iforest {d:>2}-dim, 100 trees × 256 samples: fit {:.3} ms; score {} points in {:.3} s (best of 5) = {:.2} M points/s; ROC AUC {:.4}",
         fit * 1e3,
         x.nrows(),
         score,
