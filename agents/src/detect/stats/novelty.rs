@@ -49,7 +49,7 @@
 //! point, so a run of points each at 2–3× the usual stands out where each
 //! alone does not. Two are used:
 //! - `sustained_pattern`: the nearest-shape distance (span 5, capped at
-//!   `cap`), floored at 0.05 range units as the point score is at 0.1
+//!   0.3 range units), floored at 0.05 range units as the point score is at 0.1
 //!   (without that floor noise raised twice as often: 31 against 14 in the
 //!   noise test; with it, 17);
 //! - `sustained_residual` (driven by the detector, which owns the
@@ -64,8 +64,7 @@
 //! corpus; the scores are flat within ±0.5 for spans 16–48 and caps 5–8.
 //!
 //! Memory per stream: range 24 B; sustained signals 40 B each; pattern
-//! `8·window` B (values) +
-//! `2·bins·window` B (held-back shapes) + `2·bins·memory` B (reservoir, in
+//! `8·window` B (values) + `2·bins·window` B (held-back shapes) + `2·bins·memory` B (reservoir, in
 //! bfloat16: 8 bits of mantissa, an error ≤ 0.4 % of the range on a shape
 //! stored relative to the first value) + `window/8` B (copy flags) + 64 B. Defaults (window 32, bins 2,
 //! memory 256): ≈ 1.5 KB. Cost per point: one distance to each remembered
