@@ -537,11 +537,14 @@ mod tests {
 
     #[test]
     fn fast_and_general_walks_agree() {
+        // 300 rows: full 256-row subsamples, so depth-8 trees and the fixed
+        // walk (blocks of 64 points, then the general walk for the last 44).
         for dims in [1, 8, 9, 38, 64, 65] {
-            let (x, _) = planted(101, 3, dims, dims as u64);
+            let (x, _) = planted(297, 3, dims, dims as u64);
             let f = IsolationForest::fit(x.view(), &ForestConfig::default()).expect("fit");
+            assert_eq!(f.depth, 8);
             let flat = x.as_slice().expect("contiguous");
-            let (mut a, mut b) = (vec![0.0; 104], vec![0.0; 104]);
+            let (mut a, mut b) = (vec![0.0; 300], vec![0.0; 300]);
             f.score_rows(flat, &mut a);
             f.score_rows_any(flat, &mut b);
             assert_eq!(a, b, "dims {dims}");
