@@ -287,7 +287,7 @@ fn parse_ts(s: &str) -> &str {
 
 /// Points per day for the file's sampling interval, when it fits the
 /// robust detector's season bound.
-fn daily_season(timestamps: &[String]) -> usize {
+pub fn daily_season(timestamps: &[String]) -> usize {
     let secs = |s: &str| -> Option<i64> {
         let fmt =
             time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");

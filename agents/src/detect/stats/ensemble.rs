@@ -6,10 +6,12 @@
 //!
 //! - [`UnivariateDetector`]: one metric or log-derived stream. Robust
 //!   Holt baseline gating range novelty, pattern novelty, and the
-//!   sustained pattern and residual signals (see `novelty`), plus
-//!   (optional) an isolation forest over a window of the last `window`
-//!   residuals standardised by the baseline.
-//!   Memory: robust state (≤ 80 B + 8·season B) + window (`8·window` B); with
+//!   sustained pattern and residual signals (see `novelty`), with a season
+//!   the seasonal difference (see `seasonal`), plus (optional) an
+//!   isolation forest over a window of the last `window` residuals
+//!   standardised by the baseline.
+//!   Memory: robust state (≤ 80 B + 8·season B) + seasonal difference
+//!   (96 B + 4·season B) + window (`8·window` B); with
 //!   the forest on, + reservoir (`4·window·reservoir` B) + forest (`n_trees ×
 //!   (12·2^D)` B, D = ceil(log2 sample_size)).
 //! - [`VectorDetector`]: all metrics of one host as one vector (as in SMD).
@@ -33,6 +35,7 @@ use super::iforest::{ForestConfig, IsolationForest, Reservoir};
 use super::kmeans::{CentroidModel, KMeansConfig, quantile_sorted};
 use super::novelty::{NoveltyConfig, PatternMemory, RangeNovelty, Sustained};
 use super::robust::{RobustConfig, RobustDetector, squash};
+use super::seasonal::SeasonalDiff;
 
 /// Maps a model's raw scores into [0,1] against its training distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -582,6 +585,9 @@ pub struct UnivariateDetector {
     /// The short average of the baseline's surprise, against its past.
     #[serde(default)]
     residual: Sustained,
+    /// Today against one season before (only with a season).
+    #[serde(default)]
+    seasonal: SeasonalDiff,
     window: Vec<f32>,
     flag: Hysteresis,
     slot: ModelSlot,
@@ -596,6 +602,7 @@ impl UnivariateDetector {
             pattern: PatternMemory::default(),
             recent: RecentScores::default(),
             residual: Sustained::default(),
+            seasonal: SeasonalDiff::default(),
             window: Vec::with_capacity(w),
             flag: Hysteresis::default(),
             slot: ModelSlot::new(w, &cfg.models),
@@ -626,6 +633,13 @@ impl UnivariateDetector {
         if run.span > 0.0 && self.robust.is_warm() {
             let s = self.residual.update(run, r.z, self.cfg.novelty.span);
             parts.push(("residual", s));
+        }
+        let nov = &self.cfg.novelty;
+        if let Some(s) =
+            self.seasonal
+                .update(&nov.sustained_seasonal, self.cfg.robust.season, x, nov.span)
+        {
+            parts.push(("seasonal", s));
         }
         if self.cfg.score_robust {
             parts.push(("robust", r.score));
@@ -1197,6 +1211,39 @@ mod tests {
         assert_eq!(without, None, "raised without the sustained residual");
     }
 
+    /// The defaults with a season of `season` points (0 = none).
+    fn seasonal_cfg(season: usize) -> UnivariateConfig {
+        let mut cfg = UnivariateConfig::default();
+        cfg.robust.season = season;
+        cfg
+    }
+
+    #[test]
+    fn univariate_day_without_its_peak_is_raised_by_the_seasonal_signal() {
+        // 96 points a day: night at 20, day at 80. On day 20 the day level
+        // never comes: every value is one the stream has shown thousands of
+        // times, in a shape (flat) it shows every night.
+        let season = 96;
+        let mut rng = StdRng::seed_from_u64(21);
+        let xs: Vec<f64> = (0..25 * season)
+            .map(|i| {
+                let phase = i % season;
+                let day = (32..64).contains(&phase) && i / season != 20;
+                (if day { 80.0 } else { 20.0 }) + gauss(&mut rng)
+            })
+            .collect();
+        let from = 20 * season + 32;
+        let hit = first_raise_with(seasonal_cfg(season), &xs, from);
+        assert!(hit.expect("missing peak raised") <= 32, "{hit:?}");
+        let mut cfg = seasonal_cfg(season);
+        cfg.novelty.sustained_seasonal.span = 0.0;
+        assert_eq!(
+            first_raise_with(cfg, &xs, from),
+            None,
+            "raised without the seasonal signal"
+        );
+    }
+
     #[test]
     fn univariate_pattern_change_inside_the_range_is_raised() {
         // A cycle between 0 and 10; then the value stays in the middle:
@@ -1243,11 +1290,11 @@ mod tests {
         }
 
         #[test]
-        fn univariate_constant_series_never_alarms(c in -1e9f64..1e9, n in 1usize..3000) {
-            let mut d = UnivariateDetector::new(UnivariateConfig::default());
+        fn univariate_constant_series_never_alarms(c in -1e9f64..1e9, n in 1usize..3000, season in 0usize..300) {
+            let mut d = UnivariateDetector::new(seasonal_cfg(season));
             for _ in 0..n {
                 let v = d.update(c);
-                prop_assert!(v.score < 1e-9, "scored {}", v.score);
+                prop_assert!(v.score < 1e-9, "scored {} parts {:?}", v.score, v.parts);
             }
         }
 
@@ -1270,8 +1317,10 @@ mod tests {
         }
 
         #[test]
-        fn univariate_linear_drift_never_alarms(a in -1e6f64..1e6, b in -1e3f64..1e3, n in 1usize..3000) {
-            let mut d = UnivariateDetector::new(UnivariateConfig::default());
+        fn univariate_linear_drift_never_alarms(
+            a in -1e6f64..1e6, b in -1e3f64..1e3, n in 1usize..3000, season in 0usize..300,
+        ) {
+            let mut d = UnivariateDetector::new(seasonal_cfg(season));
             for i in 0..n {
                 let v = d.update(a + b * i as f64);
                 prop_assert!(v.transition != Transition::Raised, "point {} raised, score {} parts {:?}", i, v.score, v.parts);

@@ -16,3 +16,4 @@ pub mod iforest;
 pub mod kmeans;
 pub mod novelty;
 pub mod robust;
+pub mod seasonal;

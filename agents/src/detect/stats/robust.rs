@@ -1,12 +1,14 @@
 //! Robust per-stream baseline for one univariate series.
 //!
 //! The forecast is Holt's linear smoothing (level + trend), optionally with
-//! additive seasonality (Holt–Winters, one offset per phase). A linear drift
+//! additive seasonality (Holt–Winters, one offset per phase, learned from
+//! the second season on, once the trend has settled). A linear drift
 //! is therefore forecast exactly and never alarms; a constant series has a
 //! zero residual. The residual is scaled by an exponentially weighted mean
 //! absolute deviation (a robust spread, about 0.8σ for Gaussian noise) with
-//! a floor relative to the level, so float round-off on a constant series
-//! cannot look like an anomaly.
+//! a floor relative to the level and to the trend, so float round-off on a
+//! constant series, or the smoothing settling on a steep drift, cannot look
+//! like an anomaly.
 //!
 //! Robustness: the state is updated with the residual clipped to
 //! `clip × scale` (a Huber-style update), so one spike barely moves the
@@ -176,8 +178,11 @@ impl RobustDetector {
         self.spread.max(self.floor())
     }
 
+    /// A spread this small is numerical, not noise: a millionth of the
+    /// level, and a thousandth of the per-point trend (a forecast off by
+    /// that on a steep drift is the smoothing settling, not news).
     fn floor(&self) -> f64 {
-        1e-6 * self.level.abs() + 1e-9
+        1e-6 * self.level.abs() + 1e-3 * self.trend.abs() + 1e-9
     }
 
     fn phase(&self) -> usize {
@@ -263,7 +268,14 @@ impl RobustDetector {
             (1.0 / self.n as f64).max(c.beta)
         };
         self.trend = beta * (self.level - prev_level) + (1.0 - beta) * self.trend;
-        if let Some(s) = self.seasonal.get_mut(phase) {
+        // Offsets are learned from the second season on: in the first the
+        // trend is still being learned, and its error, absorbed into the
+        // offsets, would come back once a season long after the spread has
+        // shrunk to fit (a bump that grows in z on a pure drift).
+        let second_season = self.n >= self.seasonal.len() as u64;
+        if let Some(s) = self.seasonal.get_mut(phase)
+            && second_season
+        {
             *s = c.gamma * (xc - self.level) + (1.0 - c.gamma) * *s;
         }
         // Spreads learn from the unclipped magnitude, capped higher, so a

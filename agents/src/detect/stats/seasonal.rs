@@ -1,0 +1,189 @@
+//! Seasonal difference: how far each point is from the point one season
+//! before (one day, for a stream whose season is a day), against how far it
+//! usually is.
+//!
+//! The robust baseline's seasonal offsets follow a change of shape within
+//! a few cycles and its level follows within a few points, so a day that
+//! goes wrong gradually (a daily peak that never comes, a holiday, a
+//! quieter week) leaves its residuals small. Yesterday does not adapt:
+//! `d = |x − x[t − season]|` stays large for as long as today differs from
+//! yesterday. `d` is divided by its running mean (the usual day-to-day
+//! difference, span `long`, each new value clipped at 8× the mean once warm
+//! so an anomaly does not teach the scale) and fed to a [`Sustained`]
+//! signal, so a run of points unlike yesterday raises, one point does not.
+//!
+//! A constant series has `d = 0`; a linear drift has a constant `d` (one
+//! season's worth of slope), i.e. `d / mean = 1` at every point: neither
+//! raises. A spike shows twice, on its day and one season later (as a
+//! dip against it); the span-32 average of one capped point is small, so
+//! the echo of a lone spike stays quiet, while a whole shifted stretch
+//! does not.
+//!
+//! Memory: the last `season` values (`4·season` B, `f32`) + 96 B. Off (no
+//! state kept) when the season is 0 or 1.
+
+use serde::{Deserialize, Serialize};
+
+use super::novelty::{Sustained, SustainedConfig};
+
+/// Differences learned plainly before the 8× clip applies.
+const PLAIN: u64 = 20;
+/// A difference counts at most this many usual differences toward the scale.
+const CLIP: f64 = 8.0;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeasonalDiff {
+    /// The last `season` values less `origin`; `next` is the oldest (one
+    /// season ago).
+    ring: Vec<f32>,
+    /// The first value: values are kept relative to it, so `f32` rounds
+    /// the changes, not the magnitude (a constant 2.5e8 is `d = 0`, not a
+    /// rounding error at every point).
+    origin: f64,
+    next: usize,
+    /// Running mean of `|x − x[t − season]|`.
+    scale: f64,
+    /// Differences seen.
+    n: u64,
+    sustained: Sustained,
+}
+
+impl SeasonalDiff {
+    /// Score `x` against the value one `season` before. `None` while the
+    /// signal is off (`season` ≤ 1 or `cfg.span` 0), for a non-finite `x`
+    /// (not stored) and during the first season; a changed `season` starts
+    /// afresh.
+    pub fn update(
+        &mut self,
+        cfg: &SustainedConfig,
+        season: usize,
+        x: f64,
+        long: f64,
+    ) -> Option<f64> {
+        if season <= 1 || cfg.span <= 0.0 || !x.is_finite() {
+            return None;
+        }
+        if self.ring.len() > season || (self.ring.len() < season && self.n > 0) {
+            *self = SeasonalDiff::default();
+        }
+        if self.ring.is_empty() {
+            self.origin = x;
+        }
+        let now = (x - self.origin) as f32;
+        if self.ring.len() < season {
+            self.ring.push(now);
+            return None;
+        }
+        let before = self.ring[self.next];
+        self.ring[self.next] = now;
+        self.next = (self.next + 1) % season;
+        let d = f64::from(now - before).abs();
+        self.n += 1;
+        let z = if self.scale > 0.0 {
+            d / self.scale
+        } else if d > 0.0 {
+            cfg.cap // unlike a season that never changed at all
+        } else {
+            0.0
+        };
+        let learned = if self.n <= PLAIN || self.scale == 0.0 {
+            d
+        } else {
+            d.min(CLIP * self.scale)
+        };
+        self.scale += (1.0 / self.n as f64).max(1.0 / long) * (learned - self.scale);
+        Some(self.sustained.update(cfg, z, long))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    fn cfg() -> SustainedConfig {
+        SustainedConfig {
+            span: 32.0,
+            cap: 4.0,
+            tail_mid: 1e-5,
+            floor: 0.0,
+        }
+    }
+
+    /// A daily shape of `season` points (low night, high day) plus noise.
+    fn day(season: usize, i: usize, rng: &mut StdRng) -> f64 {
+        let phase = i % season;
+        let level = if phase > season / 3 && phase < 2 * season / 3 {
+            80.0
+        } else {
+            20.0
+        };
+        level + (rng.random::<f64>() - 0.5) * 4.0
+    }
+
+    fn max_score(s: &mut SeasonalDiff, xs: impl Iterator<Item = f64>, season: usize) -> f64 {
+        xs.filter_map(|x| s.update(&cfg(), season, x, 2000.0))
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn a_day_whose_peak_never_comes_raises() {
+        let season = 96;
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut s = SeasonalDiff::default();
+        let normal: Vec<f64> = (0..20 * season).map(|i| day(season, i, &mut rng)).collect();
+        assert!(max_score(&mut s, normal.into_iter(), season) < 0.5);
+        // Day 21: the night level all day long.
+        let flat = (0..season).map(|_| 20.0 + (rng.random::<f64>() - 0.5) * 4.0);
+        assert!(max_score(&mut s, flat, season) >= 0.9);
+    }
+
+    #[test]
+    fn constant_and_drifting_series_never_score() {
+        let cases = [
+            (100.0, 0.0, 0.0),
+            (2.5e8, 0.0, 0.0),
+            (100.0, 0.5, 0.0),
+            (2.5e8, 3.0, 0.0),
+            (100.0, 0.01, 1.0),
+        ];
+        for (level, slope, noise) in cases {
+            let mut rng = StdRng::seed_from_u64(9);
+            let mut s = SeasonalDiff::default();
+            let xs = (0..10_000).map(|i| level + slope * i as f64 + noise * rng.random::<f64>());
+            let m = max_score(&mut s, xs, 48);
+            assert!(m < 0.5, "level {level} slope {slope} noise {noise}: {m}");
+        }
+    }
+
+    #[test]
+    fn a_lone_spike_and_its_echo_a_season_later_stay_quiet() {
+        let season = 96;
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut s = SeasonalDiff::default();
+        let mut xs: Vec<f64> = (0..30 * season).map(|i| day(season, i, &mut rng)).collect();
+        xs[25 * season + 10] += 200.0;
+        assert!(max_score(&mut s, xs.into_iter(), season) < 0.5);
+    }
+
+    #[test]
+    fn off_without_a_season_and_restarts_when_it_changes() {
+        let mut s = SeasonalDiff::default();
+        assert_eq!(s.update(&cfg(), 0, 1.0, 2000.0), None);
+        assert_eq!(s.update(&cfg(), 1, 1.0, 2000.0), None);
+        let off = SustainedConfig { span: 0.0, ..cfg() };
+        assert_eq!(s.update(&off, 24, 1.0, 2000.0), None);
+        for i in 0..24 {
+            assert_eq!(
+                s.update(&cfg(), 24, f64::from(i), 2000.0),
+                None,
+                "first season"
+            );
+        }
+        assert!(s.update(&cfg(), 24, 0.0, 2000.0).is_some());
+        assert_eq!(s.update(&cfg(), 24, f64::NAN, 2000.0), None);
+        // A new season length: a new first season.
+        assert_eq!(s.update(&cfg(), 12, 0.0, 2000.0), None);
+        assert_eq!(s.ring.len(), 1);
+    }
+}

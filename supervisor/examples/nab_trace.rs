@@ -1,0 +1,53 @@
+//! Per-point trace of the univariate detector on one NAB data file, for
+//! looking at why a window was missed or a point raised:
+//!
+//! ```sh
+//! cargo run --release -p supervisor --example nab_trace -- <file.csv> ['<config json>']
+//! ```
+//!
+//! Prints `i,value,expected,score,alert,parts` (parts as `name=score`),
+//! with the same settings `eval nab` uses (daily season from the
+//! timestamps, `--config`-style overrides).
+
+use agents::detect::stats::ensemble::UnivariateDetector;
+use anyhow::Context;
+use supervisor::eval::nab::{daily_season, univariate_config};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let path = args
+        .get(1)
+        .context("usage: nab_trace <file.csv> ['<config json>']")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let mut cfg = univariate_config(args.get(2).map(String::as_str))?;
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let Some((t, v)) = line.split_once(',') else {
+            continue;
+        };
+        ts.push(t.trim().to_string());
+        vals.push(
+            v.trim()
+                .parse::<f64>()
+                .with_context(|| format!("{path}:{}: bad value", n + 1))?,
+        );
+    }
+    cfg.robust.season = daily_season(&ts);
+    let mut det = UnivariateDetector::new(cfg);
+    println!("i,value,expected,score,alert,parts");
+    for (i, &v) in vals.iter().enumerate() {
+        let expected = det.baseline();
+        let r = det.update(v);
+        if let Some(job) = det.fit_job() {
+            det.install(job.run());
+        }
+        let parts: Vec<String> = r.parts.iter().map(|(n, s)| format!("{n}={s:.3}")).collect();
+        println!(
+            "{i},{v},{expected:.4},{:.4},{:.4},{}",
+            r.score,
+            r.alert_score,
+            parts.join(" ")
+        );
+    }
+    Ok(())
+}
