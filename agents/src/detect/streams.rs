@@ -89,7 +89,7 @@ impl StreamsConfig {
 }
 
 /// The evaluation defaults with a shorter refractory period: a live
-/// stream may alarm again after 30 points (NAB's long files use 300).
+/// stream may alarm again after 30 points (the evaluation default is 100).
 pub fn live_detector() -> UnivariateConfig {
     let mut c = UnivariateConfig::default();
     c.hysteresis.refractory = 30;

@@ -167,6 +167,32 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_restores_yesterday_and_the_usual_difference() {
+        let season = 48;
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut s = SeasonalDiff::default();
+        max_score(
+            &mut s,
+            (0..10 * season).map(|i| day(season, i, &mut rng)),
+            season,
+        );
+        let mut back: SeasonalDiff =
+            serde_json::from_str(&serde_json::to_string(&s).expect("to json")).expect("from json");
+        assert_eq!(back, s);
+        for i in 0..2 * season {
+            let x = if i < season {
+                20.0
+            } else {
+                day(season, i, &mut rng)
+            };
+            assert_eq!(
+                back.update(&cfg(), season, x, 2000.0),
+                s.update(&cfg(), season, x, 2000.0)
+            );
+        }
+    }
+
+    #[test]
     fn off_without_a_season_and_restarts_when_it_changes() {
         let mut s = SeasonalDiff::default();
         assert_eq!(s.update(&cfg(), 0, 1.0, 2000.0), None);
