@@ -11,15 +11,17 @@
 //!   at most `MAX_GAP` of them are filled), fed from the signature scan.
 //!
 //! Memory: at most `max_streams` detectors (when full, the least recently
-//! updated 1 % go at once), each a [`UnivariateDetector`]: 3,232 B with the
-//! default config, measured by `bench_detect` (1,280 B inline: its
+//! updated 1 % go at once), each a [`UnivariateDetector`]: 3,304 B with the
+//! default config, measured by `bench_detect` (1,352 B inline: its
 //! settings, robust state, sustained signals, hysteresis, a 6-value window;
 //! 1,952 B on the heap: the pattern memory's 256 remembered shapes in
 //! bfloat16, 1 KB, its 32 recent values and held-back shapes, and
 //! the last 100 scores; see `stats::novelty` and `stats::ensemble` for the
 //! formula and the bound with the optional forest), so the default 100,000
-//! streams hold ≈ 323 MB of detector state, plus the stream names and one
-//! open bucket per service.
+//! streams hold ≈ 330 MB of detector state, plus the stream names and one
+//! open bucket per service. A season (`robust.season`, off by default)
+//! adds 40 B per point of it (the baseline's offsets and the daily and
+//! weekly differences, see `stats::seasonal`).
 
 use std::collections::{HashMap, HashSet};
 

@@ -7,11 +7,11 @@
 //! - [`UnivariateDetector`]: one metric or log-derived stream. Robust
 //!   Holt baseline gating range novelty, pattern novelty, and the
 //!   sustained pattern and residual signals (see `novelty`), with a season
-//!   the seasonal difference (see `seasonal`), plus (optional) an
+//!   the daily and weekly differences (see `seasonal`), plus (optional) an
 //!   isolation forest over a window of the last `window` residuals
 //!   standardised by the baseline.
-//!   Memory: robust state (≤ 80 B + 8·season B) + seasonal difference
-//!   (96 B + 4·season B) + window (`8·window` B); with
+//!   Memory: robust state (≤ 80 B + 8·season B) + seasonal differences
+//!   (with a season: 200 B + 32·season B) + window (`8·window` B); with
 //!   the forest on, + reservoir (`4·window·reservoir` B) + forest (`n_trees ×
 //!   (12·2^D)` B, D = ceil(log2 sample_size)).
 //! - [`VectorDetector`]: all metrics of one host as one vector (as in SMD).
@@ -35,7 +35,7 @@ use super::iforest::{ForestConfig, IsolationForest, Reservoir};
 use super::kmeans::{CentroidModel, KMeansConfig, quantile_sorted};
 use super::novelty::{NoveltyConfig, PatternMemory, RangeNovelty, Sustained};
 use super::robust::{RobustConfig, RobustDetector, squash};
-use super::seasonal::SeasonalDiff;
+use super::seasonal::Seasonality;
 
 /// Maps a model's raw scores into [0,1] against its training distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -585,9 +585,10 @@ pub struct UnivariateDetector {
     /// The short average of the baseline's surprise, against its past.
     #[serde(default)]
     residual: Sustained,
-    /// Today against one season before (only with a season).
-    #[serde(default)]
-    seasonal: SeasonalDiff,
+    /// Today against one season and one week before (only with a
+    /// season: boxed, so a stream without one carries 8 B for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seasonal: Option<Box<Seasonality>>,
     window: Vec<f32>,
     flag: Hysteresis,
     slot: ModelSlot,
@@ -602,7 +603,7 @@ impl UnivariateDetector {
             pattern: PatternMemory::default(),
             recent: RecentScores::default(),
             residual: Sustained::default(),
-            seasonal: SeasonalDiff::default(),
+            seasonal: None,
             window: Vec::with_capacity(w),
             flag: Hysteresis::default(),
             slot: ModelSlot::new(w, &cfg.models),
@@ -634,12 +635,17 @@ impl UnivariateDetector {
             let s = self.residual.update(run, r.z, self.cfg.novelty.span);
             parts.push(("residual", s));
         }
-        let nov = &self.cfg.novelty;
-        if let Some(s) =
-            self.seasonal
-                .update(&nov.sustained_seasonal, self.cfg.robust.season, x, nov.span)
-        {
-            parts.push(("seasonal", s));
+        let season = self.cfg.robust.season;
+        if season > 1 {
+            let nov = &self.cfg.novelty;
+            self.seasonal.get_or_insert_default().update(
+                &nov.sustained_seasonal,
+                &nov.sustained_weekly,
+                season,
+                x,
+                nov.span,
+                &mut parts,
+            );
         }
         if self.cfg.score_robust {
             parts.push(("robust", r.score));
@@ -1235,12 +1241,64 @@ mod tests {
         let from = 20 * season + 32;
         let hit = first_raise_with(seasonal_cfg(season), &xs, from);
         assert!(hit.expect("missing peak raised") <= 32, "{hit:?}");
-        let mut cfg = seasonal_cfg(season);
-        cfg.novelty.sustained_seasonal.span = 0.0;
+        // Yesterday alone is enough (a week ago would be too) …
+        let mut daily = seasonal_cfg(season);
+        daily.novelty.sustained_weekly.span = 0.0;
+        let hit = first_raise_with(daily.clone(), &xs, from);
+        assert!(hit.expect("raised against yesterday") <= 32, "{hit:?}");
+        // … and without either nothing sees it.
+        daily.novelty.sustained_seasonal.span = 0.0;
         assert_eq!(
-            first_raise_with(cfg, &xs, from),
+            first_raise_with(daily, &xs, from),
             None,
-            "raised without the seasonal signal"
+            "raised without the seasonal signals"
+        );
+    }
+
+    #[test]
+    fn univariate_holiday_monday_is_raised_by_the_weekly_signal() {
+        // 48 points a day; weekdays peak at 80, weekends at 40. Monday of
+        // week 8 is a holiday with a weekend's peak: just like the Sunday
+        // before it, unlike the Monday a week before.
+        let season = 48;
+        let mut rng = StdRng::seed_from_u64(22);
+        let holiday = 8 * 7;
+        let xs: Vec<f64> = (0..10 * 7 * season)
+            .map(|i| {
+                let (d, phase) = (i / season, i % season);
+                let weekend = d % 7 >= 5 || d == holiday;
+                let peak = if weekend { 40.0 } else { 80.0 };
+                (if (16..32).contains(&phase) {
+                    peak
+                } else {
+                    20.0
+                }) + gauss(&mut rng)
+            })
+            .collect();
+        let from = holiday * season + 16;
+        let hit = first_raise_with(seasonal_cfg(season), &xs, from);
+        assert!(hit.expect("holiday raised") <= 16, "{hit:?}");
+        // The Monday after is an ordinary Monday: the holiday is not its
+        // reference, so it is not raised as a difference from it.
+        let next = (holiday + 7) * season;
+        let mut d = UnivariateDetector::new(seasonal_cfg(season));
+        let echoes: Vec<usize> = xs
+            .iter()
+            .enumerate()
+            .filter(|&(_, &x)| d.update(x).transition == Transition::Raised)
+            .map(|(i, _)| i)
+            .filter(|i| (next..next + season).contains(i))
+            .collect();
+        assert!(
+            echoes.is_empty(),
+            "raised a week after the holiday at {echoes:?}"
+        );
+        let mut cfg = seasonal_cfg(season);
+        cfg.novelty.sustained_weekly.span = 0.0;
+        assert_eq!(
+            first_raise_with(cfg, &xs, from).filter(|&h| h < season),
+            None,
+            "raised on the holiday without the weekly signal"
         );
     }
 

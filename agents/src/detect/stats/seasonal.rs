@@ -17,14 +17,36 @@
 //! raises. A spike shows twice, on its day and one season later (as a
 //! dip against it); the span-32 average of one capped point is small, so
 //! the echo of a lone spike stays quiet, while a whole shifted stretch
-//! does not.
+//! does not. A point that scores as anomalous (≥ 0.5) is not kept as the
+//! reference: the ring keeps the value one lag before it, so a holiday is
+//! not raised again as a difference a week later (through the binary it
+//! was). A level shift still raises once: the score falls below 0.5 as
+//! the running tail learns the new differences, and the shifted values
+//! become the reference from then on.
 //!
-//! Memory: the last `season` values (`4·season` B, `f32`) + 96 B. Off (no
-//! state kept) when the season is 0 or 1.
+//! [`Seasonality`] runs two: against one season before and against
+//! [`WEEK`] seasons before (a week, when the season is a day: people's
+//! traffic differs by weekday, and a holiday looks like the weekday a week
+//! earlier much less than like yesterday). On NAB (6 seeds) the daily one
+//! moves standard from 70.4 to 72.4, the weekly one on top to 73.6, and
+//! keeping anomalous points out of the ring to 73.7 (false positives at
+//! the best threshold 77 → 74, mean);
+//! lags of 2, 3, 6 or 8 seasons instead of 7 give 71.9–72.8 (3 seeds), so
+//! it is the week, not just a longer memory.
+//!
+//! Memory: the last `lag` values (`4·lag` B, `f32`) + 96 B each, so with
+//! both `32·season` B + 200 B (≤ 46 KB at the longest season, a day of
+//! one-minute points). Nothing is kept when the season is 0 or 1.
 
 use serde::{Deserialize, Serialize};
 
 use super::novelty::{Sustained, SustainedConfig};
+
+/// Seasons in a week (the weekly signal's lag, in seasons).
+pub const WEEK: usize = 7;
+
+/// A point scoring this much keeps the value one lag before it in the ring.
+const ANOMALOUS: f64 = 0.5;
 
 /// Differences learned plainly before the 8× clip applies.
 const PLAIN: u64 = 20;
@@ -74,8 +96,9 @@ impl SeasonalDiff {
             self.ring.push(now);
             return None;
         }
-        let before = self.ring[self.next];
-        self.ring[self.next] = now;
+        let slot = self.next;
+        let before = self.ring[slot];
+        self.ring[slot] = now;
         self.next = (self.next + 1) % season;
         let d = f64::from(now - before).abs();
         self.n += 1;
@@ -92,7 +115,40 @@ impl SeasonalDiff {
             d.min(CLIP * self.scale)
         };
         self.scale += (1.0 / self.n as f64).max(1.0 / long) * (learned - self.scale);
-        Some(self.sustained.update(cfg, z, long))
+        let score = self.sustained.update(cfg, z, long);
+        if score >= ANOMALOUS {
+            // Not the reference for a season later: that point is compared
+            // with what came before the anomaly, not with the anomaly.
+            self.ring[slot] = before;
+        }
+        Some(score)
+    }
+}
+
+/// Against one season before and against a week of seasons before.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seasonality {
+    pub daily: SeasonalDiff,
+    pub weekly: SeasonalDiff,
+}
+
+impl Seasonality {
+    /// Push the `("seasonal", s)` and `("weekly", s)` parts that score.
+    pub fn update(
+        &mut self,
+        daily: &SustainedConfig,
+        weekly: &SustainedConfig,
+        season: usize,
+        x: f64,
+        long: f64,
+        parts: &mut Vec<(&'static str, f64)>,
+    ) {
+        if let Some(s) = self.daily.update(daily, season, x, long) {
+            parts.push(("seasonal", s));
+        }
+        if let Some(s) = self.weekly.update(weekly, WEEK * season, x, long) {
+            parts.push(("weekly", s));
+        }
     }
 }
 
