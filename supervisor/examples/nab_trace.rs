@@ -11,27 +11,15 @@
 
 use agents::detect::stats::ensemble::UnivariateDetector;
 use anyhow::Context;
-use supervisor::eval::nab::{daily_season, univariate_config};
+use supervisor::eval::nab::{daily_season, read_series, univariate_config};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let path = args
         .get(1)
         .context("usage: nab_trace <file.csv> ['<config json>']")?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let (ts, vals) = read_series(std::path::Path::new(path))?;
     let mut cfg = univariate_config(args.get(2).map(String::as_str))?;
-    let (mut ts, mut vals) = (Vec::new(), Vec::new());
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let Some((t, v)) = line.split_once(',') else {
-            continue;
-        };
-        ts.push(t.trim().to_string());
-        vals.push(
-            v.trim()
-                .parse::<f64>()
-                .with_context(|| format!("{path}:{}: bad value", n + 1))?,
-        );
-    }
     cfg.robust.season = daily_season(&ts);
     let mut det = UnivariateDetector::new(cfg);
     println!("i,value,expected,score,alert,parts");

@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use agents::detect::stats::ensemble::{UnivariateConfig, UnivariateDetector};
 use anyhow::Context;
@@ -285,6 +285,25 @@ fn parse_ts(s: &str) -> &str {
     s.trim().trim_end_matches(".000000")
 }
 
+/// A NAB data file (`timestamp,value` with a header): timestamps and values.
+pub fn read_series(path: &Path) -> anyhow::Result<(Vec<String>, Vec<f64>)> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut ts = Vec::new();
+    let mut vals = Vec::new();
+    for (ln, line) in text.lines().enumerate().skip(1) {
+        let Some((t, v)) = line.split_once(',') else {
+            continue;
+        };
+        let v: f64 = v
+            .trim()
+            .parse()
+            .with_context(|| format!("{}:{}: bad value", path.display(), ln + 1))?;
+        ts.push(t.trim().to_string());
+        vals.push(v);
+    }
+    Ok((ts, vals))
+}
+
 /// Points per day for the file's sampling interval, when it fits the
 /// robust detector's season bound.
 pub fn daily_season(timestamps: &[String]) -> usize {
@@ -333,22 +352,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut points = 0usize;
     for (file, wins) in &windows {
-        let path = args.data.join("data").join(file);
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut ts = Vec::new();
-        let mut vals = Vec::new();
-        for (ln, line) in text.lines().enumerate().skip(1) {
-            let Some((t, v)) = line.split_once(',') else {
-                continue;
-            };
-            let v: f64 = v
-                .trim()
-                .parse()
-                .with_context(|| format!("{}:{}: bad value", path.display(), ln + 1))?;
-            ts.push(t.trim().to_string());
-            vals.push(v);
-        }
+        let (ts, vals) = read_series(&args.data.join("data").join(file))?;
         let mut cfg = base_cfg.clone();
         if auto_season {
             cfg.robust.season = daily_season(&ts);

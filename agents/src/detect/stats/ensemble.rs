@@ -569,9 +569,10 @@ impl UnivariateConfig {
     }
 }
 
-/// One univariate stream: range and pattern novelty and the sustained
-/// pattern and residual signals, gated and explained by the robust
-/// baseline (+ optional models over the window of standardised residuals).
+/// One univariate stream: range and pattern novelty, the sustained
+/// pattern and residual signals and (with a season) the daily and weekly
+/// differences, gated and explained by the robust baseline (+ optional
+/// models over the window of standardised residuals).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnivariateDetector {
     pub cfg: UnivariateConfig,
@@ -636,8 +637,8 @@ impl UnivariateDetector {
             parts.push(("residual", s));
         }
         let season = self.cfg.robust.season;
-        if season > 1 {
-            let nov = &self.cfg.novelty;
+        let nov = &self.cfg.novelty;
+        if season > 1 && (nov.sustained_seasonal.span > 0.0 || nov.sustained_weekly.span > 0.0) {
             self.seasonal.get_or_insert_default().update(
                 &nov.sustained_seasonal,
                 &nov.sustained_weekly,
@@ -1155,15 +1156,20 @@ mod tests {
     }
 
     fn first_raise_with(cfg: UnivariateConfig, xs: &[f64], from: usize) -> Option<usize> {
+        raises(cfg, xs)
+            .into_iter()
+            .find(|&i| i >= from)
+            .map(|i| i - from)
+    }
+
+    /// Indices of every raise over the whole of `xs`.
+    fn raises(cfg: UnivariateConfig, xs: &[f64]) -> Vec<usize> {
         let mut d = UnivariateDetector::new(cfg);
-        let mut hit = None;
-        for (i, &x) in xs.iter().enumerate() {
-            let raised = d.update(x).transition == Transition::Raised;
-            if raised && i >= from && hit.is_none() {
-                hit = Some(i - from);
-            }
-        }
-        hit
+        xs.iter()
+            .enumerate()
+            .filter(|&(_, &x)| d.update(x).transition == Transition::Raised)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     fn noisy(seed: u64, n: usize, level: f64) -> Vec<f64> {
@@ -1276,17 +1282,14 @@ mod tests {
             })
             .collect();
         let from = holiday * season + 16;
-        let hit = first_raise_with(seasonal_cfg(season), &xs, from);
+        let all = raises(seasonal_cfg(season), &xs);
+        let hit = all.iter().find(|&&i| i >= from).map(|&i| i - from);
         assert!(hit.expect("holiday raised") <= 16, "{hit:?}");
         // The Monday after is an ordinary Monday: the holiday is not its
         // reference, so it is not raised as a difference from it.
         let next = (holiday + 7) * season;
-        let mut d = UnivariateDetector::new(seasonal_cfg(season));
-        let echoes: Vec<usize> = xs
-            .iter()
-            .enumerate()
-            .filter(|&(_, &x)| d.update(x).transition == Transition::Raised)
-            .map(|(i, _)| i)
+        let echoes: Vec<usize> = all
+            .into_iter()
             .filter(|i| (next..next + season).contains(i))
             .collect();
         assert!(
